@@ -1,0 +1,22 @@
+//! rollout-trace: write, replay and analyse Codex rollout trace bundles.
+//!
+//! * [`format`]: the on-disk bundle format (manifest, raw events, payload refs);
+//! * [`bundle`]: reading a bundle;
+//! * [`writer`]: writing a bundle;
+//! * [`model`]: the reduced graph, serialized as `state.json`;
+//! * [`reducer`]: replaying a bundle into that graph.
+
+pub mod bundle;
+pub mod error;
+pub mod format;
+pub mod json;
+pub mod model;
+pub mod reducer;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use bundle::TraceBundle;
+pub use error::{Error, ErrorKind, Result};
+pub use model::RolloutTrace;
+pub use reducer::replay_bundle;
