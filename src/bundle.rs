@@ -119,9 +119,8 @@ impl TraceBundle {
     pub fn read_payload_bytes(&self, payload: &RawPayloadRef) -> Result<Vec<u8>> {
         let path = self.payload_path(payload)?;
         std::fs::read(&path).map_err(|err| {
-            Error::new(ErrorKind::Payload, format!("open payload {}: {err}", payload.raw_payload_id))
+            Error::new(ErrorKind::Payload, format!("open payload {} ({}): {err}", payload.raw_payload_id, payload.path))
                 .with_bundle(&self.root)
-                .with_file(&payload.path)
                 .with_payload(&payload.raw_payload_id)
         })
     }
@@ -130,9 +129,8 @@ impl TraceBundle {
     pub fn read_payload(&self, payload: &RawPayloadRef) -> Result<Value> {
         let bytes = self.read_payload_bytes(payload)?;
         serde_json::from_slice(&bytes).map_err(|err| {
-            Error::new(ErrorKind::Payload, format!("parse payload {}: {err}", payload.raw_payload_id))
+            Error::new(ErrorKind::Payload, format!("parse payload {} ({}): {err}", payload.raw_payload_id, payload.path))
                 .with_bundle(&self.root)
-                .with_file(&payload.path)
                 .with_payload(&payload.raw_payload_id)
         })
     }

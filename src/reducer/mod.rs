@@ -1,9 +1,35 @@
 //! Replaying a bundle into a `RolloutTrace` (spec 02 and 03).
+//!
+//! One `Reducer` holds the trace being built plus the hidden state of the
+//! replay (snapshots, queues, indexes). Each reduced concept has its own
+//! module that adds the handlers for its events to `Reducer`:
+//!
+//! * `thread`: threads and codex turns;
+//! * `inference`: inference calls and token usage;
+//! * `conversation`: model items → conversation items, reconciliation;
+//! * `compaction`: compaction requests and installed checkpoints;
+//! * `tool`: tool-call lifecycle and model-visible links;
+//! * `terminal`: terminal operations and sessions;
+//! * `code_cell`: code-mode cells;
+//! * `agents`: multi-agent interaction edges.
 
+mod agents;
+mod code_cell;
+mod compaction;
+mod conversation;
+mod inference;
+mod terminal;
+mod thread;
+mod tool;
+
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::bundle::TraceBundle;
+use serde_json::Value;
+
+use crate::bundle::{LocatedEvent, TraceBundle};
 use crate::error::{Error, Result};
+use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::model::RolloutTrace;
 
 /// Replays the bundle at `path` exactly as the reference reducer does.
@@ -14,6 +40,268 @@ pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
 
 /// Replays an opened bundle.
 pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
-    let _ = bundle;
-    Err(Error::reduce("reducer not implemented yet"))
+    let mut reducer = Reducer::new(bundle);
+    for event in bundle.events()? {
+        let LocatedEvent { line, event } = event?;
+        reducer.apply(&event).map_err(|err| {
+            err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq)
+        })?;
+    }
+    reducer.finish().map_err(|err| err.with_bundle(bundle.root()))
+}
+
+/// The envelope facts every handler may need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventContext<'e> {
+    pub seq: u64,
+    pub wall_time_unix_ms: i64,
+    pub thread_id: Option<&'e str>,
+    pub codex_turn_id: Option<&'e str>,
+}
+
+/// The replay: the trace being built and the hidden reducer state.
+pub(crate) struct Reducer<'b> {
+    bundle: &'b TraceBundle,
+    trace: RolloutTrace,
+    /// Next `conversation_item:<n>` ordinal.
+    next_item_ordinal: u64,
+    /// Next `terminal_operation:<n>` ordinal.
+    next_terminal_operation_ordinal: u64,
+    /// Last model-visible snapshot per thread (02 §2).
+    snapshots: HashMap<String, Vec<String>>,
+    /// Replacement history of the latest compaction not yet consumed by a
+    /// full request, per thread.
+    pending_replacements: HashMap<String, Vec<String>>,
+    /// Items already listed in their thread's `conversation_item_ids`.
+    listed_items: HashSet<String>,
+    /// (thread, call id) → ids of items with that call id, any kind.
+    items_by_call: HashMap<(String, String), Vec<String>>,
+    /// Model-visible call id → tool calls carrying it.
+    tools_by_model_call: HashMap<String, Vec<String>>,
+    /// Item id → inference calls whose current `response_item_ids` hold it.
+    inferences_by_response_item: HashMap<String, Vec<String>>,
+    code_cells: code_cell::CodeCellState,
+    /// Multi-agent deliveries waiting for their recipient item (03 §6.4).
+    pending_edges: Vec<agents::PendingEdge>,
+    /// Items that are already the `conversation_item` target of an edge.
+    edge_target_items: HashSet<String>,
+}
+
+impl<'b> Reducer<'b> {
+    fn new(bundle: &'b TraceBundle) -> Self {
+        Reducer {
+            bundle,
+            trace: RolloutTrace::new(bundle.manifest()),
+            next_item_ordinal: 1,
+            next_terminal_operation_ordinal: 1,
+            snapshots: HashMap::new(),
+            pending_replacements: HashMap::new(),
+            listed_items: HashSet::new(),
+            items_by_call: HashMap::new(),
+            tools_by_model_call: HashMap::new(),
+            inferences_by_response_item: HashMap::new(),
+            code_cells: code_cell::CodeCellState::default(),
+            pending_edges: Vec::new(),
+            edge_target_items: HashSet::new(),
+        }
+    }
+
+    /// Applies one event: register its payload refs, then handle it.
+    fn apply(&mut self, event: &RawTraceEvent) -> Result<()> {
+        for payload in event.payload.payload_refs() {
+            self.trace.raw_payloads.insert(payload.raw_payload_id.clone(), payload.clone());
+        }
+        let cx = EventContext {
+            seq: event.seq,
+            wall_time_unix_ms: event.wall_time_unix_ms,
+            thread_id: event.thread_id.as_deref(),
+            codex_turn_id: event.codex_turn_id.as_deref(),
+        };
+        match &event.payload {
+            E::RolloutStarted { trace_id, root_thread_id } => {
+                self.trace.trace_id = trace_id.clone();
+                self.trace.root_thread_id = root_thread_id.clone();
+                Ok(())
+            }
+            E::RolloutEnded { status } => {
+                self.trace.status = *status;
+                self.trace.ended_at_unix_ms = Some(cx.wall_time_unix_ms);
+                Ok(())
+            }
+            E::ThreadStarted { thread_id, agent_path, metadata_payload } => {
+                self.thread_started(cx, thread_id, agent_path, metadata_payload.as_ref())
+            }
+            E::ThreadEnded { thread_id, status } => self.thread_ended(cx, thread_id, *status),
+            E::CodexTurnStarted { codex_turn_id, thread_id } => {
+                self.codex_turn_started(cx, codex_turn_id, thread_id)
+            }
+            E::CodexTurnEnded { codex_turn_id, status } => self.codex_turn_ended(cx, codex_turn_id, *status),
+            E::InferenceStarted {
+                inference_call_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_payload,
+            } => self.inference_started(
+                cx,
+                inference::InferenceStart {
+                    inference_call_id,
+                    thread_id,
+                    codex_turn_id,
+                    model,
+                    provider_name,
+                    request_payload,
+                },
+            ),
+            E::InferenceCompleted { inference_call_id, response_id, upstream_request_id, response_payload } => self
+                .inference_ended(
+                    cx,
+                    inference::InferenceEnd {
+                        inference_call_id,
+                        status: crate::model::ExecutionStatus::Completed,
+                        response_id: response_id.as_deref(),
+                        upstream_request_id: upstream_request_id.as_deref(),
+                        response_payload: Some(response_payload),
+                    },
+                ),
+            E::InferenceFailed { inference_call_id, upstream_request_id, partial_response_payload, .. } => self
+                .inference_ended(
+                    cx,
+                    inference::InferenceEnd {
+                        inference_call_id,
+                        status: crate::model::ExecutionStatus::Failed,
+                        response_id: None,
+                        upstream_request_id: upstream_request_id.as_deref(),
+                        response_payload: partial_response_payload.as_ref(),
+                    },
+                ),
+            E::InferenceCancelled { inference_call_id, upstream_request_id, partial_response_payload, .. } => self
+                .inference_ended(
+                    cx,
+                    inference::InferenceEnd {
+                        inference_call_id,
+                        status: crate::model::ExecutionStatus::Cancelled,
+                        response_id: None,
+                        upstream_request_id: upstream_request_id.as_deref(),
+                        response_payload: partial_response_payload.as_ref(),
+                    },
+                ),
+            E::ToolCallStarted {
+                tool_call_id,
+                model_visible_call_id,
+                code_mode_runtime_tool_id,
+                requester,
+                kind,
+                summary,
+                invocation_payload,
+            } => self.tool_call_started(
+                cx,
+                tool::ToolStart {
+                    tool_call_id,
+                    model_visible_call_id: model_visible_call_id.as_deref(),
+                    code_mode_runtime_tool_id: code_mode_runtime_tool_id.as_deref(),
+                    requester,
+                    kind,
+                    summary,
+                    invocation_payload: invocation_payload.as_ref(),
+                },
+            ),
+            E::McpToolCallCorrelationAssigned { tool_call_id, mcp_call_id } => {
+                self.mcp_correlation_assigned(tool_call_id, mcp_call_id)
+            }
+            E::ToolCallRuntimeStarted { tool_call_id, runtime_payload } => {
+                self.tool_runtime_started(cx, tool_call_id, runtime_payload)
+            }
+            E::ToolCallRuntimeEnded { tool_call_id, status, runtime_payload } => {
+                self.tool_runtime_ended(cx, tool_call_id, *status, runtime_payload)
+            }
+            E::ToolCallEnded { tool_call_id, status, result_payload } => {
+                self.tool_call_ended(cx, tool_call_id, *status, result_payload.as_ref())
+            }
+            E::CodeCellStarted { runtime_cell_id, model_visible_call_id, source_js } => {
+                self.code_cell_started(cx, runtime_cell_id, model_visible_call_id, source_js)
+            }
+            E::CodeCellInitialResponse { runtime_cell_id, status, .. } => {
+                self.code_cell_lifecycle(cx, runtime_cell_id, code_cell::Lifecycle::InitialResponse(*status))
+            }
+            E::CodeCellEnded { runtime_cell_id, status, .. } => {
+                self.code_cell_lifecycle(cx, runtime_cell_id, code_cell::Lifecycle::Ended(*status))
+            }
+            E::CompactionRequestStarted {
+                compaction_id,
+                compaction_request_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_payload,
+            } => self.compaction_request_started(
+                cx,
+                compaction::CompactionRequestStart {
+                    compaction_id,
+                    compaction_request_id,
+                    thread_id,
+                    codex_turn_id,
+                    model,
+                    provider_name,
+                    request_payload,
+                },
+            ),
+            E::CompactionRequestCompleted { compaction_id, compaction_request_id, response_payload } => {
+                self.compaction_request_ended(cx, compaction_id, compaction_request_id, Some(response_payload))
+            }
+            E::CompactionRequestFailed { compaction_id, compaction_request_id, .. } => {
+                self.compaction_request_ended(cx, compaction_id, compaction_request_id, None)
+            }
+            E::CompactionInstalled { compaction_id, checkpoint_payload } => {
+                self.compaction_installed(cx, compaction_id, checkpoint_payload)
+            }
+            E::AgentResultObserved {
+                edge_id,
+                child_thread_id,
+                child_codex_turn_id,
+                parent_thread_id,
+                message,
+                carried_payload,
+            } => self.agent_result_observed(
+                cx,
+                agents::AgentResult {
+                    edge_id,
+                    child_thread_id,
+                    child_codex_turn_id,
+                    parent_thread_id,
+                    message,
+                    carried_payload: carried_payload.as_ref(),
+                },
+            ),
+            E::ProtocolEventObserved { .. } => Ok(()),
+            E::Other { .. } => Err(Error::reduce("raw trace event has no reducer implementation")),
+        }
+    }
+
+    /// End of replay: spawn edges that never met their child's message fall
+    /// back to the child thread; every other pending delivery is dropped.
+    fn finish(mut self) -> Result<RolloutTrace> {
+        self.resolve_spawn_edge_fallbacks()?;
+        Ok(self.trace)
+    }
+
+    /// Reads and parses a payload file (reducer §1.2).
+    fn read_payload(&self, payload: &RawPayloadRef) -> Result<Value> {
+        self.bundle.read_payload(payload)
+    }
+}
+
+/// Appends `value` unless the list already holds it (03 §0.2).
+pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+/// Sorted copy of a set of ids, for "ascending id" scans over an index.
+pub(crate) fn sorted_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = ids.into_iter().collect();
+    set.into_iter().cloned().collect()
 }

@@ -1,0 +1,684 @@
+//! Conversation items: normalizing model items (reducer core §6) and
+//! reconciling them with what a thread has already seen (§7).
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{push_unique, Reducer};
+use crate::error::{Error, Result};
+use crate::json;
+use crate::model::{
+    AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem, ConversationItemKind,
+    ConversationPart, ConversationRole, ProducerRef,
+};
+
+/// Producers strip this key from re-sent items; it must not affect identity.
+const PASSTHROUGH_KEY: &str = "internal_chat_message_metadata_passthrough";
+const ENCRYPTED_CONTENT: &str = "encrypted_content";
+
+/// A normalized model item before it gets an identity.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidate {
+    pub role: ConversationRole,
+    pub channel: Option<ConversationChannel>,
+    pub kind: ConversationItemKind,
+    pub agent_message: Option<AgentMessageMetadata>,
+    pub parts: Vec<ConversationPart>,
+    pub call_id: Option<String>,
+}
+
+/// How a reconcile treats a position that the baseline already occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Full request snapshot: reuse by position, else by scan, else new.
+    Full,
+    /// Incremental delta or response: reuse by position only; a mismatch is
+    /// an error and everything beyond the baseline is new.
+    Append,
+}
+
+// ---------------------------------------------------------------------------
+// Normalization (§6)
+
+impl Reducer<'_> {
+    /// Normalizes a list of model items read from payload `pid` (§6.1).
+    pub(super) fn normalize_items(&self, items: &[Value], pid: &str) -> Result<Vec<Candidate>> {
+        let mut candidates = Vec::with_capacity(items.len());
+        for item in items {
+            if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+                continue;
+            }
+            candidates.push(normalize_item(item, pid)?);
+        }
+        Ok(candidates)
+    }
+}
+
+fn normalize_item(item: &Value, pid: &str) -> Result<Candidate> {
+    let item_type = item
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::reduce(format!("model item in payload {pid} did not contain a string type")))?;
+    let call_id = || item.get("call_id").and_then(Value::as_str).map(str::to_string);
+    use ConversationChannel as Ch;
+    use ConversationItemKind as K;
+    use ConversationRole as R;
+    let candidate = |role, channel, kind, parts, call_id| Candidate {
+        role,
+        channel,
+        kind,
+        agent_message: None,
+        parts,
+        call_id,
+    };
+    Ok(match item_type {
+        "message" => {
+            let role = item
+                .get("role")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::reduce(format!("message item in payload {pid} did not contain a string role")))?;
+            let role = match role {
+                "system" => R::System,
+                "developer" => R::Developer,
+                "user" => R::User,
+                "assistant" => R::Assistant,
+                "tool" => R::Tool,
+                other => return Err(Error::reduce(format!("unsupported message role {other} in payload {pid}"))),
+            };
+            let channel = match item.get("phase").and_then(Value::as_str) {
+                Some("commentary") => Some(Ch::Commentary),
+                Some("final_answer") => Some(Ch::Final),
+                Some("summary") => Some(Ch::Summary),
+                _ => None,
+            };
+            candidate(role, channel, K::Message, content_parts(item.get("content"), pid), None)
+        }
+        "agent_message" => agent_message(item, pid)?,
+        "reasoning" => candidate(R::Assistant, Some(Ch::Analysis), K::Reasoning, reasoning_parts(item, pid)?, None),
+        "function_call" => candidate(
+            R::Assistant,
+            Some(Ch::Commentary),
+            K::FunctionCall,
+            argument_parts(item.get("arguments"), pid)?,
+            call_id(),
+        ),
+        "function_call_output" => candidate(
+            R::Tool,
+            Some(Ch::Commentary),
+            K::FunctionCallOutput,
+            output_parts(item.get("output"), pid)?,
+            call_id(),
+        ),
+        "custom_tool_call" => {
+            let parts = match item.get("input").and_then(Value::as_str) {
+                None => json_parts(&strip_passthrough(item), pid)?,
+                Some(input) if item.get("name").and_then(Value::as_str) == Some("exec") => {
+                    vec![ConversationPart::Code { language: "javascript".to_string(), source: input.to_string() }]
+                }
+                Some(input) => vec![ConversationPart::Text { text: input.to_string() }],
+            };
+            candidate(R::Assistant, Some(Ch::Commentary), K::CustomToolCall, parts, call_id())
+        }
+        "custom_tool_call_output" => candidate(
+            R::Tool,
+            Some(Ch::Commentary),
+            K::CustomToolCallOutput,
+            output_parts(item.get("output"), pid)?,
+            call_id(),
+        ),
+        "tool_search_call" | "web_search_call" | "image_generation_call" | "local_shell_call" => candidate(
+            R::Assistant,
+            Some(Ch::Commentary),
+            K::FunctionCall,
+            json_parts(&strip_passthrough(item), pid)?,
+            call_id(),
+        ),
+        "tool_search_output" | "mcp_tool_call_output" => candidate(
+            R::Tool,
+            Some(Ch::Commentary),
+            K::FunctionCallOutput,
+            json_parts(&strip_passthrough(item), pid)?,
+            call_id(),
+        ),
+        "compaction" | "compaction_summary" | "context_compaction" => {
+            let encrypted = item.get(ENCRYPTED_CONTENT).and_then(Value::as_str).ok_or_else(|| {
+                Error::reduce(format!("compaction item in payload {pid} did not contain string encrypted_content"))
+            })?;
+            candidate(R::Assistant, Some(Ch::Summary), K::Message, vec![encoded(encrypted)], None)
+        }
+        other => return Err(Error::reduce(format!("unsupported model item type {other} in payload {pid}"))),
+    })
+}
+
+fn encoded(value: &str) -> ConversationPart {
+    ConversationPart::Encoded { label: ENCRYPTED_CONTENT.to_string(), value: value.to_string() }
+}
+
+fn payload_ref(label: &str, pid: &str) -> ConversationPart {
+    ConversationPart::PayloadRef { label: label.to_string(), raw_payload_id: pid.to_string() }
+}
+
+/// A copy of the item without the passthrough key, for whole-item summaries.
+fn strip_passthrough(item: &Value) -> Value {
+    match item {
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(k, _)| *k != PASSTHROUGH_KEY).map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
+        }
+        other => other.clone(),
+    }
+}
+
+/// JSON body (§6.10): one `json` part summarizing the value.
+fn json_parts(value: &Value, pid: &str) -> Result<Vec<ConversationPart>> {
+    let summary = json::summarize(value).map_err(|_| {
+        Error::reduce(format!(
+            "JSON summary of an item in payload {pid} would be cut at byte {} inside a UTF-8 character",
+            json::SUMMARY_LIMIT_BYTES
+        ))
+        .with_payload(pid)
+    })?;
+    Ok(vec![ConversationPart::Json { summary, raw_payload_id: pid.to_string() }])
+}
+
+/// Content parts (§6.4).
+fn content_parts(content: Option<&Value>, pid: &str) -> Vec<ConversationPart> {
+    let Some(entries) = content.and_then(Value::as_array) else {
+        return vec![payload_ref("content", pid)];
+    };
+    let mut parts = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry.get("type").and_then(Value::as_str) {
+            Some("input_text" | "output_text" | "text") => {
+                if let Some(text) = entry.get("text").and_then(Value::as_str) {
+                    parts.push(ConversationPart::Text { text: text.to_string() });
+                }
+            }
+            Some(label) => parts.push(payload_ref(label, pid)),
+            None => parts.push(payload_ref("content", pid)),
+        }
+    }
+    if parts.is_empty() {
+        parts.push(payload_ref("empty_content", pid));
+    }
+    parts
+}
+
+/// Function-call arguments (§6.7).
+fn argument_parts(arguments: Option<&Value>, pid: &str) -> Result<Vec<ConversationPart>> {
+    match arguments {
+        None => Ok(vec![payload_ref("payload", pid)]),
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(parsed) => json_parts(&parsed, pid),
+            Err(_) => Ok(vec![ConversationPart::Text { text: text.clone() }]),
+        },
+        Some(other) => json_parts(other, pid),
+    }
+}
+
+/// Tool output (§6.8).
+fn output_parts(output: Option<&Value>, pid: &str) -> Result<Vec<ConversationPart>> {
+    match output {
+        None => Ok(vec![payload_ref("tool_output", pid)]),
+        Some(Value::String(text)) => Ok(vec![ConversationPart::Text { text: text.clone() }]),
+        Some(array @ Value::Array(_)) => Ok(content_parts(Some(array), pid)),
+        Some(other) => json_parts(other, pid),
+    }
+}
+
+/// Reasoning body (§6.6): content texts, then summaries, then the blob.
+fn reasoning_parts(item: &Value, pid: &str) -> Result<Vec<ConversationPart>> {
+    let fail = |what: String| Error::reduce(format!("reasoning item in payload {pid} {what}"));
+    let mut parts = Vec::new();
+    for (key, allowed, summary) in [("content", &["reasoning_text", "text"][..], false), ("summary", &["summary_text"][..], true)] {
+        let entries = match item.get(key) {
+            None => continue,
+            Some(Value::Null) if !summary => continue,
+            Some(Value::Array(entries)) => entries,
+            Some(_) => return Err(fail(format!("had non-array {key}"))),
+        };
+        for entry in entries {
+            let entry_type = entry
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| fail(format!("had {key} entry without string type")))?;
+            if !allowed.contains(&entry_type) {
+                return Err(fail(format!("had unsupported {key} type {entry_type}")));
+            }
+            let text = entry
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| fail(format!("had {key} entry without string text")))?
+                .to_string();
+            parts.push(if summary { ConversationPart::Summary { text } } else { ConversationPart::Text { text } });
+        }
+    }
+    match item.get(ENCRYPTED_CONTENT) {
+        None | Some(Value::Null) => {}
+        Some(Value::String(blob)) => parts.push(encoded(blob)),
+        Some(_) => return Err(fail("had non-string encrypted_content".to_string())),
+    }
+    if parts.is_empty() {
+        return Err(fail("contained no content, summary, or encrypted_content".to_string()));
+    }
+    Ok(parts)
+}
+
+/// The strict protocol shape of an `agent_message` item (§6.5).
+#[derive(Deserialize)]
+struct AgentMessageItem {
+    author: String,
+    recipient: String,
+    content: Vec<AgentMessageContent>,
+    #[allow(dead_code)]
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum AgentMessageContent {
+    InputText { text: String },
+    EncryptedContent { encrypted_content: String },
+}
+
+fn agent_message(item: &Value, pid: &str) -> Result<Candidate> {
+    let message = AgentMessageItem::deserialize(item)
+        .map_err(|err| Error::reduce(format!("failed to parse agent_message item in payload {pid}: {err}")))?;
+    if message.content.is_empty() {
+        return Err(Error::reduce(format!("agent_message item in payload {pid} contained no content")));
+    }
+    let parts = message
+        .content
+        .into_iter()
+        .map(|content| match content {
+            AgentMessageContent::InputText { text } => ConversationPart::Text { text },
+            AgentMessageContent::EncryptedContent { encrypted_content } => encoded(&encrypted_content),
+        })
+        .collect();
+    Ok(Candidate {
+        role: ConversationRole::Assistant,
+        channel: Some(ConversationChannel::Analysis),
+        kind: ConversationItemKind::Message,
+        agent_message: Some(AgentMessageMetadata { author: message.author, recipient: message.recipient }),
+        parts,
+        call_id: None,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Matching (§7.1)
+
+/// Parts are equal, except that `json` parts compare by summary only.
+fn parts_match(stored: &[ConversationPart], candidate: &[ConversationPart]) -> bool {
+    stored.len() == candidate.len()
+        && stored.iter().zip(candidate).all(|pair| match pair {
+            (ConversationPart::Json { summary: a, .. }, ConversationPart::Json { summary: b, .. }) => a == b,
+            (a, b) => a == b,
+        })
+}
+
+fn first_encoded(parts: &[ConversationPart]) -> Option<(&str, &str)> {
+    parts.iter().find_map(|part| match part {
+        ConversationPart::Encoded { label, value } => Some((label.as_str(), value.as_str())),
+        _ => None,
+    })
+}
+
+/// Reasoning items also match on the identity of their encrypted blob.
+fn reasoning_parts_match(stored: &[ConversationPart], candidate: &[ConversationPart]) -> bool {
+    parts_match(stored, candidate)
+        || matches!((first_encoded(stored), first_encoded(candidate)), (Some(a), Some(b)) if a == b)
+}
+
+pub(crate) fn item_matches(item: &ConversationItem, candidate: &Candidate) -> bool {
+    item.role == candidate.role
+        && item.channel == candidate.channel
+        && item.kind == candidate.kind
+        && item.agent_message == candidate.agent_message
+        && item.call_id == candidate.call_id
+        && if item.kind == ConversationItemKind::Reasoning && candidate.kind == ConversationItemKind::Reasoning {
+            reasoning_parts_match(&item.body.parts, &candidate.parts)
+        } else {
+            parts_match(&item.body.parts, &candidate.parts)
+        }
+}
+
+/// Reasoning merge (§7.5): readable text or summaries are only added for
+/// the kind the stored item lacks.
+fn merge_reasoning(stored: &mut Vec<ConversationPart>, candidate: &[ConversationPart]) -> Result<()> {
+    if parts_match(stored, candidate) {
+        return Ok(());
+    }
+    if !reasoning_parts_match(stored, candidate) {
+        return Err(Error::reduce("reasoning item merge attempted with different encrypted_content identity"));
+    }
+    let texts = |parts: &[ConversationPart]| -> Vec<ConversationPart> {
+        parts.iter().filter(|p| matches!(p, ConversationPart::Text { .. })).cloned().collect()
+    };
+    let summaries = |parts: &[ConversationPart]| -> Vec<ConversationPart> {
+        parts.iter().filter(|p| matches!(p, ConversationPart::Summary { .. })).cloned().collect()
+    };
+    let (stored_texts, stored_summaries) = (texts(stored), summaries(stored));
+    if !stored_texts.is_empty() && !stored_summaries.is_empty() {
+        return Ok(());
+    }
+    let mut merged = if stored_texts.is_empty() { texts(candidate) } else { stored_texts };
+    merged.extend(if stored_summaries.is_empty() { summaries(candidate) } else { stored_summaries });
+    merged.extend(stored.iter().filter(|p| matches!(p, ConversationPart::Encoded { .. })).cloned());
+    *stored = merged;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Reconciliation (§7.4, §9.3)
+
+/// Where a reconcile batch runs: thread, turn and the event's wall time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sighting<'a> {
+    pub thread: &'a str,
+    pub turn: &'a str,
+    pub wall_time_unix_ms: i64,
+}
+
+impl Reducer<'_> {
+    /// The reconcile procedure of §7.4 over one batch of candidates.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reconcile(
+        &mut self,
+        candidates: Vec<Candidate>,
+        mode: Mode,
+        start: usize,
+        baseline: &[String],
+        producers: &[ProducerRef],
+        thread: &str,
+        turn: &str,
+        wall_time_unix_ms: i64,
+    ) -> Result<Vec<String>> {
+        let at = Sighting { thread, turn, wall_time_unix_ms };
+        let mut out = Vec::with_capacity(candidates.len());
+        let mut used = HashSet::new();
+        for (k, candidate) in candidates.into_iter().enumerate() {
+            let pos = start + k;
+            self.check_call_id_consistency(thread, &candidate)?;
+            let positional = baseline.get(pos).filter(|id| item_matches(&self.trace.conversation_items[*id], &candidate));
+            let id = match (positional, mode) {
+                (Some(id), _) => id.clone(),
+                (None, Mode::Full) => match self.scan(baseline, &used, &candidate) {
+                    Some(id) => id,
+                    None => self.create_item(&candidate, producers, at),
+                },
+                (None, Mode::Append) if pos < baseline.len() => {
+                    return Err(Error::reduce(format!(
+                        "model conversation mismatch while reducing turn {turn} for thread {thread} at item index {pos}: existing item {} does not match the current model payload item",
+                        baseline[pos]
+                    )));
+                }
+                (None, Mode::Append) => self.create_item(&candidate, producers, at),
+            };
+            self.sight(&id, &candidate, producers)?;
+            used.insert(id.clone());
+            out.push(id);
+        }
+        self.flush_pending_code_cell_starts()?;
+        Ok(out)
+    }
+
+    /// Detached reconcile of compaction histories (§9.3): reuse by scan of
+    /// `list` only, never by position, never a mismatch error.
+    pub(super) fn reconcile_detached(
+        &mut self,
+        candidates: Vec<Candidate>,
+        list: &[String],
+        producers: &[ProducerRef],
+        at: Sighting<'_>,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(candidates.len());
+        let mut used = HashSet::new();
+        for candidate in candidates {
+            self.check_call_id_consistency(at.thread, &candidate)?;
+            let id = match self.scan(list, &used, &candidate) {
+                Some(id) => id,
+                None => self.create_item(&candidate, producers, at),
+            };
+            self.sight(&id, &candidate, producers)?;
+            used.insert(id.clone());
+            out.push(id);
+        }
+        self.flush_pending_code_cell_starts()?;
+        Ok(out)
+    }
+
+    /// First id of `list`, not yet used by this batch, matching `candidate`.
+    fn scan(&self, list: &[String], used: &HashSet<String>, candidate: &Candidate) -> Option<String> {
+        list.iter()
+            .find(|id| !used.contains(*id) && item_matches(&self.trace.conversation_items[*id], candidate))
+            .cloned()
+    }
+
+    /// §7.4 (a): a call id names one piece of content per thread and kind.
+    fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate) -> Result<()> {
+        let Some(call_id) = &candidate.call_id else { return Ok(()) };
+        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.clone())) else { return Ok(()) };
+        for id in ids {
+            let item = &self.trace.conversation_items[id];
+            if item.kind == candidate.kind && !item_matches(item, candidate) {
+                return Err(Error::reduce(format!(
+                    "model-visible call id {call_id} was reused with different content"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A new conversation item with the next ordinal.
+    pub(super) fn create_item(&mut self, candidate: &Candidate, producers: &[ProducerRef], at: Sighting<'_>) -> String {
+        let item_id = format!("conversation_item:{}", self.next_item_ordinal);
+        self.next_item_ordinal += 1;
+        if let Some(call_id) = &candidate.call_id {
+            self.items_by_call.entry((at.thread.to_string(), call_id.clone())).or_default().push(item_id.clone());
+        }
+        self.trace.conversation_items.insert(
+            item_id.clone(),
+            ConversationItem {
+                item_id: item_id.clone(),
+                thread_id: at.thread.to_string(),
+                codex_turn_id: Some(at.turn.to_string()),
+                first_seen_at_unix_ms: at.wall_time_unix_ms,
+                role: candidate.role,
+                channel: candidate.channel,
+                kind: candidate.kind,
+                agent_message: candidate.agent_message.clone(),
+                body: ConversationBody { parts: candidate.parts.clone() },
+                call_id: candidate.call_id.clone(),
+                produced_by: producers.to_vec(),
+            },
+        );
+        item_id
+    }
+
+    /// §7.4 (c) and (d): update the chosen item, then run the hooks.
+    fn sight(&mut self, id: &str, candidate: &Candidate, producers: &[ProducerRef]) -> Result<()> {
+        let item = self.trace.conversation_items.get_mut(id).expect("reconciled ids exist");
+        if item.kind == ConversationItemKind::Reasoning {
+            merge_reasoning(&mut item.body.parts, &candidate.parts)?;
+        }
+        for producer in producers {
+            push_unique(&mut item.produced_by, producer.clone());
+        }
+        self.run_item_hooks(id)
+    }
+
+    /// Hooks of §10 for one reconciled item, in order: tool link, code-cell
+    /// output link, agent-edge resolution.
+    fn run_item_hooks(&mut self, id: &str) -> Result<()> {
+        let item = &self.trace.conversation_items[id];
+        if let Some(call_id) = item.call_id.clone() {
+            let kind = item.kind;
+            self.link_item_to_tool(id, &call_id, kind)?;
+            if kind == ConversationItemKind::CustomToolCallOutput {
+                self.link_output_to_code_cell(id, &call_id);
+            }
+        }
+        self.resolve_pending_edge_for_item(id)
+    }
+
+    /// Appends a producer to an item unless it is already there.
+    pub(super) fn add_producer(&mut self, item_id: &str, producer: ProducerRef) {
+        if let Some(item) = self.trace.conversation_items.get_mut(item_id) {
+            push_unique(&mut item.produced_by, producer);
+        }
+    }
+
+    /// Items of `thread` with `call_id` whose kind passes `filter`, in
+    /// ascending id order.
+    pub(super) fn items_with_call_id(
+        &self,
+        thread: &str,
+        call_id: &str,
+        filter: impl Fn(ConversationItemKind) -> bool,
+    ) -> Vec<String> {
+        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.to_string())) else {
+            return Vec::new();
+        };
+        super::sorted_ids(ids.iter().filter(|id| filter(self.trace.conversation_items[*id].kind)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(item: &str) -> Result<Candidate> {
+        normalize_item(&serde_json::from_str(item).unwrap(), "raw_payload:4")
+    }
+
+    fn parts(item: &str) -> Vec<ConversationPart> {
+        normalize(item).unwrap().parts
+    }
+
+    fn text(t: &str) -> ConversationPart {
+        ConversationPart::Text { text: t.to_string() }
+    }
+
+    fn json_part(summary: &str) -> ConversationPart {
+        ConversationPart::Json { summary: summary.to_string(), raw_payload_id: "raw_payload:4".to_string() }
+    }
+
+    fn message(item: &str) -> String {
+        normalize(item).unwrap_err().message
+    }
+
+    #[test]
+    fn message_roles_phases_and_content() {
+        let c = normalize(r#"{"type":"message","role":"assistant","phase":"final_answer","content":[{"type":"output_text","text":"hi"}]}"#).unwrap();
+        assert_eq!((c.role, c.channel, c.kind), (ConversationRole::Assistant, Some(ConversationChannel::Final), ConversationItemKind::Message));
+        assert_eq!(c.parts, vec![text("hi")]);
+        let c = normalize(r#"{"type":"message","role":"assistant","phase":"analysis","content":[{"type":"output_text"},{"type":"refusal","refusal":"no"},{"foo":1}]}"#).unwrap();
+        assert_eq!(c.channel, None);
+        assert_eq!(c.parts, vec![payload_ref("refusal", "raw_payload:4"), payload_ref("content", "raw_payload:4")]);
+        assert_eq!(parts(r#"{"type":"message","role":"user","content":[]}"#), vec![payload_ref("empty_content", "raw_payload:4")]);
+        assert_eq!(parts(r#"{"type":"message","role":"user","content":"x"}"#), vec![payload_ref("content", "raw_payload:4")]);
+        assert_eq!(message(r#"{"type":"message","role":"robot","content":[]}"#), "unsupported message role robot in payload raw_payload:4");
+        assert_eq!(message(r#"{"type":"message","content":[]}"#), "message item in payload raw_payload:4 did not contain a string role");
+    }
+
+    #[test]
+    fn item_types_and_errors() {
+        assert_eq!(message(r#"{"type":"new_thing"}"#), "unsupported model item type new_thing in payload raw_payload:4");
+        assert_eq!(message(r#"{"role":"user"}"#), "model item in payload raw_payload:4 did not contain a string type");
+        assert_eq!(message("3"), "model item in payload raw_payload:4 did not contain a string type");
+        assert_eq!(
+            message(r#"{"type":"compaction"}"#),
+            "compaction item in payload raw_payload:4 did not contain string encrypted_content"
+        );
+    }
+
+    #[test]
+    fn function_call_arguments_and_outputs() {
+        assert_eq!(parts(r#"{"type":"function_call","arguments":"ls -la","call_id":"c"}"#), vec![text("ls -la")]);
+        assert_eq!(parts(r#"{"type":"function_call","arguments":"42"}"#), vec![json_part("42")]);
+        assert_eq!(parts(r#"{"type":"function_call","arguments":""}"#), vec![text("")]);
+        assert_eq!(parts(r#"{"type":"function_call","arguments":null}"#), vec![json_part("null")]);
+        assert_eq!(parts(r#"{"type":"function_call"}"#), vec![payload_ref("payload", "raw_payload:4")]);
+        assert_eq!(
+            parts(r#"{"type":"function_call","arguments":"{\"z\": 1.0, \"a\": 1e20, \"m\": -0, \"b\": \"\\u0001é/\"}"}"#),
+            vec![json_part("{\"a\":1e+20,\"b\":\"\\u0001é/\",\"m\":0,\"z\":1.0}")]
+        );
+        assert_eq!(parts(r#"{"type":"function_call_output","output":{"k":"v"}}"#), vec![json_part("{\"k\":\"v\"}")]);
+        assert_eq!(parts(r#"{"type":"function_call_output","output":null}"#), vec![json_part("null")]);
+        assert_eq!(parts(r#"{"type":"function_call_output"}"#), vec![payload_ref("tool_output", "raw_payload:4")]);
+        assert_eq!(
+            parts(r#"{"type":"function_call_output","output":[{"type":"input_text","text":"o1"},{"type":"input_image","image_url":"x"}]}"#),
+            vec![text("o1"), payload_ref("input_image", "raw_payload:4")]
+        );
+    }
+
+    #[test]
+    fn custom_and_whole_item_bodies() {
+        assert_eq!(
+            parts(r#"{"type":"custom_tool_call","name":"exec","input":"1+1","call_id":"x"}"#),
+            vec![ConversationPart::Code { language: "javascript".into(), source: "1+1".into() }]
+        );
+        assert_eq!(parts(r#"{"type":"custom_tool_call","name":"apply_patch","input":"p"}"#), vec![text("p")]);
+        assert_eq!(
+            parts(r#"{"type":"custom_tool_call","name":"apply_patch","call_id":"x3","zzz":1,"internal_chat_message_metadata_passthrough":{"a":1}}"#),
+            vec![json_part(r#"{"call_id":"x3","name":"apply_patch","type":"custom_tool_call","zzz":1}"#)]
+        );
+        let c = normalize(r#"{"type":"local_shell_call","call_id":null,"action":{}}"#).unwrap();
+        assert_eq!((c.kind, c.call_id), (ConversationItemKind::FunctionCall, None));
+        assert_eq!(c.parts, vec![json_part(r#"{"action":{},"call_id":null,"type":"local_shell_call"}"#)]);
+    }
+
+    #[test]
+    fn reasoning_bodies() {
+        assert_eq!(
+            parts(r#"{"type":"reasoning","content":[{"type":"reasoning_text","text":"raw"}],"summary":[{"type":"summary_text","text":"short"}],"encrypted_content":"ENC"}"#),
+            vec![text("raw"), ConversationPart::Summary { text: "short".into() }, encoded("ENC")]
+        );
+        let pid = "reasoning item in payload raw_payload:4";
+        assert_eq!(message(r#"{"type":"reasoning","summary":null}"#), format!("{pid} had non-array summary"));
+        assert_eq!(message(r#"{"type":"reasoning","content":{}}"#), format!("{pid} had non-array content"));
+        assert_eq!(message(r#"{"type":"reasoning","content":[{"text":"a"}]}"#), format!("{pid} had content entry without string type"));
+        assert_eq!(message(r#"{"type":"reasoning","content":[{"type":"x","text":"a"}]}"#), format!("{pid} had unsupported content type x"));
+        assert_eq!(message(r#"{"type":"reasoning","summary":[{"type":"text","text":"a"}]}"#), format!("{pid} had unsupported summary type text"));
+        assert_eq!(message(r#"{"type":"reasoning","summary":[{"type":"summary_text"}]}"#), format!("{pid} had summary entry without string text"));
+        assert_eq!(message(r#"{"type":"reasoning","encrypted_content":1}"#), format!("{pid} had non-string encrypted_content"));
+        assert_eq!(
+            message(r#"{"type":"reasoning","content":null,"summary":[]}"#),
+            format!("{pid} contained no content, summary, or encrypted_content")
+        );
+    }
+
+    #[test]
+    fn reasoning_merge_adds_only_missing_readable_kinds() {
+        let summary = |t: &str| ConversationPart::Summary { text: t.to_string() };
+        let mut stored = vec![text("need count"), encoded("ENC")];
+        merge_reasoning(&mut stored, &[summary("counting files"), encoded("ENC")]).unwrap();
+        assert_eq!(stored, vec![text("need count"), summary("counting files"), encoded("ENC")]);
+        let mut stored = vec![text("first"), encoded("ENC")];
+        merge_reasoning(&mut stored, &[text("different"), encoded("ENC")]).unwrap();
+        assert_eq!(stored, vec![text("first"), encoded("ENC")]);
+        assert!(merge_reasoning(&mut stored, &[encoded("OTHER")]).is_err());
+    }
+
+    #[test]
+    fn agent_messages_decode_strictly() {
+        let c = normalize(r#"{"type":"agent_message","author":"/root","recipient":"/root/a","content":[{"type":"input_text","text":"go"},{"type":"encrypted_content","encrypted_content":"E"}]}"#).unwrap();
+        assert_eq!(c.agent_message, Some(AgentMessageMetadata { author: "/root".into(), recipient: "/root/a".into() }));
+        assert_eq!(c.parts, vec![text("go"), encoded("E")]);
+        assert!(message(r#"{"type":"agent_message","author":"/root","recipient":"/root/a","content":[{"type":"output_text","text":"go"}]}"#)
+            .starts_with("failed to parse agent_message item in payload raw_payload:4"));
+        assert_eq!(
+            message(r#"{"type":"agent_message","author":"/root","recipient":"/root/a","content":[]}"#),
+            "agent_message item in payload raw_payload:4 contained no content"
+        );
+    }
+
+    #[test]
+    fn summary_cut_inside_a_character_is_an_error_not_a_panic() {
+        let args = serde_json::to_string(&format!("{}é", "x".repeat(238))).unwrap();
+        let item = format!(r#"{{"type":"function_call","arguments":{}}}"#, serde_json::to_string(&args).unwrap());
+        assert!(message(&item).contains("inside a UTF-8 character"));
+    }
+}

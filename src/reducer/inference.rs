@@ -1,0 +1,231 @@
+//! Inference calls: start, terminal events, token usage (reducer core §5).
+
+use serde_json::Value;
+
+use super::conversation::Mode;
+use super::{EventContext, Reducer};
+use crate::error::{Error, Result};
+use crate::format::{ExecutionStatus, RawPayloadRef};
+use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
+
+pub(crate) struct InferenceStart<'e> {
+    pub inference_call_id: &'e str,
+    pub thread_id: &'e str,
+    pub codex_turn_id: &'e str,
+    pub model: &'e str,
+    pub provider_name: &'e str,
+    pub request_payload: &'e RawPayloadRef,
+}
+
+/// `inference_completed`, `inference_failed` and `inference_cancelled`.
+pub(crate) struct InferenceEnd<'e> {
+    pub inference_call_id: &'e str,
+    pub status: ExecutionStatus,
+    pub response_id: Option<&'e str>,
+    pub upstream_request_id: Option<&'e str>,
+    pub response_payload: Option<&'e RawPayloadRef>,
+}
+
+impl Reducer<'_> {
+    pub(super) fn inference_started(&mut self, cx: EventContext<'_>, start: InferenceStart<'_>) -> Result<()> {
+        let id = start.inference_call_id;
+        if self.trace.inference_calls.contains_key(id) {
+            return Err(Error::reduce(format!("duplicate inference start for {id}")));
+        }
+        let turn = self.trace.codex_turns.get(start.codex_turn_id).ok_or_else(|| {
+            Error::reduce(format!("inference start {id} referenced unknown codex turn {}", start.codex_turn_id))
+        })?;
+        if turn.thread_id != start.thread_id {
+            return Err(Error::reduce(format!(
+                "inference start {id} used thread {}, but codex turn {} belongs to {}",
+                start.thread_id, start.codex_turn_id, turn.thread_id
+            )));
+        }
+        // Reduced before the call exists, so hooks cannot see it (§5.1).
+        let request_item_ids = self.reduce_request(cx, &start)?;
+        self.trace.inference_calls.insert(
+            id.to_string(),
+            InferenceCall {
+                inference_call_id: id.to_string(),
+                thread_id: start.thread_id.to_string(),
+                codex_turn_id: start.codex_turn_id.to_string(),
+                execution: ExecutionWindow::running(cx.wall_time_unix_ms, cx.seq),
+                model: start.model.to_string(),
+                provider_name: start.provider_name.to_string(),
+                response_id: None,
+                upstream_request_id: None,
+                request_item_ids,
+                response_item_ids: Vec::new(),
+                tool_call_ids_started_by_response: Vec::new(),
+                usage: None,
+                raw_request_payload_id: start.request_payload.raw_payload_id.clone(),
+                raw_response_payload_id: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Request reduction (§7.2): the full input snapshot of the call.
+    fn reduce_request(&mut self, cx: EventContext<'_>, start: &InferenceStart<'_>) -> Result<Vec<String>> {
+        let payload = start.request_payload;
+        let pid = payload.raw_payload_id.as_str();
+        let body = self.read_payload(payload)?;
+        let input = body
+            .get("input")
+            .ok_or_else(|| Error::reduce(format!("inference request payload {pid} did not contain input")))?
+            .as_array()
+            .ok_or_else(|| Error::reduce(format!("inference request payload {pid} had non-array input")))?;
+        let candidates = self.normalize_items(input, pid)?;
+        let thread = start.thread_id;
+        let turn = start.codex_turn_id;
+        let ids = match body.get("previous_response_id").and_then(Value::as_str) {
+            Some(previous_response_id) => {
+                let previous = self
+                    .trace
+                    .inference_calls
+                    .values()
+                    .find(|call| call.thread_id == thread && call.response_id.as_deref() == Some(previous_response_id))
+                    .ok_or_else(|| {
+                        Error::reduce(format!(
+                            "incremental inference request {} referenced unknown previous_response_id {previous_response_id}",
+                            start.inference_call_id
+                        ))
+                    })?;
+                let mut ids: Vec<String> =
+                    previous.request_item_ids.iter().chain(&previous.response_item_ids).cloned().collect();
+                let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
+                let delta =
+                    self.reconcile(candidates, Mode::Append, ids.len(), &baseline, &[], thread, turn, cx.wall_time_unix_ms)?;
+                ids.extend(delta);
+                ids
+            }
+            None => {
+                let baseline = match self.pending_replacements.remove(thread) {
+                    Some(replacement) => replacement,
+                    None => self.snapshots.get(thread).cloned().unwrap_or_default(),
+                };
+                self.reconcile(candidates, Mode::Full, 0, &baseline, &[], thread, turn, cx.wall_time_unix_ms)?
+            }
+        };
+        self.list_in_thread(thread, &ids);
+        self.snapshots.insert(thread.to_string(), ids.clone());
+        Ok(ids)
+    }
+
+    pub(super) fn inference_ended(&mut self, cx: EventContext<'_>, end: InferenceEnd<'_>) -> Result<()> {
+        let id = end.inference_call_id;
+        let call = self
+            .trace
+            .inference_calls
+            .get(id)
+            .ok_or_else(|| Error::reduce(format!("inference completion referenced unknown call {id}")))?;
+        let (thread, turn) = (call.thread_id.clone(), call.codex_turn_id.clone());
+        let response = match end.response_payload {
+            Some(payload) => Some((payload, self.reduce_response(cx, id, &thread, &turn, payload)?)),
+            None => None,
+        };
+        let call = self.trace.inference_calls.get_mut(id).expect("checked above");
+        call.response_id = end.response_id.map(str::to_string);
+        if call.execution.is_running() {
+            call.execution.end(cx.wall_time_unix_ms, cx.seq, end.status);
+        }
+        if let Some(upstream) = end.upstream_request_id {
+            call.upstream_request_id = Some(upstream.to_string());
+        }
+        if let Some((payload, (ids, usage))) = response {
+            call.raw_response_payload_id = Some(payload.raw_payload_id.clone());
+            if usage.is_some() {
+                call.usage = usage;
+            }
+            let previous = std::mem::replace(&mut call.response_item_ids, ids.clone());
+            self.index_response_items(id, &previous, &ids);
+        }
+        Ok(())
+    }
+
+    /// Response reduction (§7.3): every output becomes a new item produced
+    /// by this call. Returns the ids and the extracted token usage.
+    fn reduce_response(
+        &mut self,
+        cx: EventContext<'_>,
+        inference_call_id: &str,
+        thread: &str,
+        turn: &str,
+        payload: &RawPayloadRef,
+    ) -> Result<(Vec<String>, Option<TokenUsage>)> {
+        let pid = payload.raw_payload_id.as_str();
+        let body = self.read_payload(payload)?;
+        let outputs = body
+            .get("output_items")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
+        let candidates = self.normalize_items(outputs, pid)?;
+        let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
+        let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
+        let ids =
+            self.reconcile(candidates, Mode::Append, baseline.len(), &baseline, &producer, thread, turn, cx.wall_time_unix_ms)?;
+        self.list_in_thread(thread, &ids);
+        self.snapshots.entry(thread.to_string()).or_default().extend(ids.iter().cloned());
+        Ok((ids, body.get("token_usage").and_then(token_usage)))
+    }
+
+    /// Keeps `inferences_by_response_item` in step with a call's current
+    /// `response_item_ids`.
+    fn index_response_items(&mut self, inference_call_id: &str, previous: &[String], current: &[String]) {
+        for item in previous {
+            if let Some(calls) = self.inferences_by_response_item.get_mut(item) {
+                calls.retain(|call| call != inference_call_id);
+            }
+        }
+        for item in current {
+            super::push_unique(
+                self.inferences_by_response_item.entry(item.clone()).or_default(),
+                inference_call_id.to_string(),
+            );
+        }
+    }
+}
+
+/// Token usage (§5.4): four required integer counts, an optional
+/// cache-write count, negatives clamped to 0; anything else yields none.
+fn token_usage(usage: &Value) -> Option<TokenUsage> {
+    let usage = usage.as_object()?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_i64).map(|n| n.max(0));
+    Some(TokenUsage {
+        input_tokens: count("input_tokens")?,
+        cached_input_tokens: count("cached_input_tokens")?,
+        cache_write_input_tokens: count("cache_write_input_tokens").unwrap_or(0),
+        output_tokens: count("output_tokens")?,
+        reasoning_output_tokens: count("reasoning_output_tokens")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_usage;
+
+    fn usage(text: &str) -> Option<[i64; 5]> {
+        token_usage(&serde_json::from_str(text).unwrap()).map(|u| {
+            [u.input_tokens, u.cached_input_tokens, u.cache_write_input_tokens, u.output_tokens, u.reasoning_output_tokens]
+        })
+    }
+
+    #[test]
+    fn usage_requires_integer_counts() {
+        let full = r#"{"input_tokens":10,"cached_input_tokens":1,"cache_write_input_tokens":3,"output_tokens":5,"reasoning_output_tokens":2,"total_tokens":15}"#;
+        assert_eq!(usage(full), Some([10, 1, 3, 5, 2]));
+        assert_eq!(
+            usage(r#"{"input_tokens":-0,"cached_input_tokens":-4,"output_tokens":5,"reasoning_output_tokens":2,"cache_write_input_tokens":1.0}"#),
+            Some([0, 0, 0, 5, 2])
+        );
+        assert_eq!(usage(r#"{"input_tokens":1.0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);
+        assert_eq!(usage(r#"{"input_tokens":5e0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);
+        assert_eq!(
+            usage(r#"{"input_tokens":9223372036854775808,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#),
+            None
+        );
+        assert_eq!(usage(r#"{"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);
+        assert_eq!(usage("null"), None);
+        assert_eq!(usage("[]"), None);
+    }
+}
