@@ -2,19 +2,21 @@
 //! files on demand.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Manifest, RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, SCHEMA_VERSION};
+use crate::limits::{json_depth_exceeds, Limits};
 
 /// An opened bundle directory with its parsed manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TraceBundle {
     root: PathBuf,
     manifest: Manifest,
+    limits: Limits,
 }
 
 /// One parsed event with the 1-based line it came from.
@@ -27,7 +29,12 @@ pub struct LocatedEvent {
 impl TraceBundle {
     /// Opens a bundle and checks its manifest, including the schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let bundle = Self::open_unchecked_version(path)?;
+        Self::open_with_limits(path, Limits::default())
+    }
+
+    /// `open` with explicit admission limits.
+    pub fn open_with_limits(path: impl AsRef<Path>, limits: Limits) -> Result<Self> {
+        let bundle = Self::open_unchecked_version(path, limits)?;
         if bundle.manifest.schema_version != SCHEMA_VERSION {
             return Err(Error::new(
                 ErrorKind::Bundle,
@@ -44,7 +51,9 @@ impl TraceBundle {
 
     /// Opens a bundle the way the reference reducer does: the manifest must
     /// parse, but its `schema_version` value is not checked.
-    pub fn open_unchecked_version(path: impl AsRef<Path>) -> Result<Self> {
+    /// Layout paths in the manifest must stay inside the bundle, although
+    /// the reader itself always uses the fixed names.
+    pub fn open_unchecked_version(path: impl AsRef<Path>, limits: Limits) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
         let bundle_error = |message: String| Error::new(ErrorKind::Bundle, message).with_bundle(&root);
         if !root.is_dir() {
@@ -52,12 +61,31 @@ impl TraceBundle {
             return Err(bundle_error(format!("bundle path {why}")));
         }
         let manifest_path = root.join(MANIFEST_FILE);
-        let bytes = std::fs::read(&manifest_path)
-            .map_err(|err| bundle_error(format!("{err}")).with_file(MANIFEST_FILE))?;
+        let bytes = read_bounded(&manifest_path, limits.max_record_bytes)
+            .map_err(|err| err.into_error(&root, MANIFEST_FILE, ErrorKind::Bundle, String::new()))?;
+        if json_depth_exceeds(&bytes, limits.max_json_depth) {
+            return Err(Error::new(ErrorKind::Limit, format!("manifest nests deeper than {} levels", limits.max_json_depth))
+                .with_bundle(&root)
+                .with_file(MANIFEST_FILE));
+        }
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|err| {
             bundle_error(format!("read {}: {err}", manifest_path.display())).with_file(MANIFEST_FILE)
         })?;
-        Ok(TraceBundle { root, manifest })
+        for (key, value) in [("raw_event_log", &manifest.raw_event_log), ("payloads_dir", &manifest.payloads_dir)] {
+            if !is_inside(Path::new(value)) {
+                return Err(Error::new(
+                    ErrorKind::UnsafePath,
+                    format!("manifest {key} {:?} points outside the bundle", excerpt(value)),
+                )
+                .with_bundle(&root)
+                .with_file(MANIFEST_FILE));
+            }
+        }
+        Ok(TraceBundle { root, manifest, limits })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn root(&self) -> &Path {
@@ -81,18 +109,33 @@ impl TraceBundle {
                 .with_bundle(&self.root)
                 .with_file(EVENT_LOG_FILE)
         })?;
-        Ok(EventReader { root: self.root.clone(), reader: BufReader::new(file), line: 0, buf: Vec::new(), done: false })
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > self.limits.max_bundle_bytes {
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!("trace event log is {size} bytes, over the bundle limit of {}", self.limits.max_bundle_bytes),
+            )
+            .with_bundle(&self.root)
+            .with_file(EVENT_LOG_FILE));
+        }
+        Ok(EventReader {
+            root: self.root.clone(),
+            reader: BufReader::new(file),
+            limits: self.limits,
+            line: 0,
+            events: 0,
+            buf: Vec::new(),
+            done: false,
+        })
     }
 
     /// Where a payload reference points, refusing anything outside the bundle.
     pub fn payload_path(&self, payload: &RawPayloadRef) -> Result<PathBuf> {
         let relative = Path::new(&payload.path);
-        let escapes = relative.is_absolute()
-            || relative.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-        if escapes {
+        if !is_inside(relative) {
             return Err(Error::new(
                 ErrorKind::UnsafePath,
-                format!("payload {} has path {:?} outside the bundle", payload.raw_payload_id, payload.path),
+                format!("payload {} has path {:?} outside the bundle", payload.raw_payload_id, excerpt(&payload.path)),
             )
             .with_bundle(&self.root)
             .with_payload(&payload.raw_payload_id));
@@ -105,7 +148,8 @@ impl TraceBundle {
                     ErrorKind::UnsafePath,
                     format!(
                         "payload {} path {:?} resolves outside the bundle",
-                        payload.raw_payload_id, payload.path
+                        payload.raw_payload_id,
+                        excerpt(&payload.path)
                     ),
                 )
                 .with_bundle(&self.root)
@@ -115,32 +159,100 @@ impl TraceBundle {
         Ok(full)
     }
 
-    /// The payload file's bytes (`open payload <id>` on failure).
+    /// The payload file's bytes (`open payload <id>` on failure). The size
+    /// limit is checked before anything is read.
     pub fn read_payload_bytes(&self, payload: &RawPayloadRef) -> Result<Vec<u8>> {
         let path = self.payload_path(payload)?;
-        std::fs::read(&path).map_err(|err| {
-            Error::new(ErrorKind::Payload, format!("open payload {} ({}): {err}", payload.raw_payload_id, payload.path))
-                .with_bundle(&self.root)
-                .with_payload(&payload.raw_payload_id)
-        })
+        let id = &payload.raw_payload_id;
+        read_bounded(&path, self.limits.max_record_bytes)
+            .map_err(|err| err.into_error(&self.root, &payload.path, ErrorKind::Payload, format!("open payload {id} ({}): ", excerpt(&payload.path))))
+            .map_err(|err| err.with_payload(id))
     }
 
     /// The payload parsed as one JSON value (`parse payload <id>` on failure).
     pub fn read_payload(&self, payload: &RawPayloadRef) -> Result<Value> {
-        let bytes = self.read_payload_bytes(payload)?;
-        serde_json::from_slice(&bytes).map_err(|err| {
-            Error::new(ErrorKind::Payload, format!("parse payload {} ({}): {err}", payload.raw_payload_id, payload.path))
-                .with_bundle(&self.root)
-                .with_payload(&payload.raw_payload_id)
-        })
+        Ok(self.read_payload_sized(payload)?.0)
     }
+
+    /// The parsed payload and its size in bytes.
+    pub fn read_payload_sized(&self, payload: &RawPayloadRef) -> Result<(Value, u64)> {
+        let bytes = self.read_payload_bytes(payload)?;
+        let parse_error = |message: String| {
+            Error::new(ErrorKind::Payload, message).with_bundle(&self.root).with_payload(&payload.raw_payload_id)
+        };
+        if json_depth_exceeds(&bytes, self.limits.max_json_depth) {
+            return Err(parse_error(format!(
+                "parse payload {} ({}): JSON nests deeper than {} levels",
+                payload.raw_payload_id,
+                excerpt(&payload.path),
+                self.limits.max_json_depth
+            ))
+            .with_kind(ErrorKind::Limit));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|err| {
+            parse_error(format!("parse payload {} ({}): {err}", payload.raw_payload_id, excerpt(&payload.path)))
+        })?;
+        Ok((value, bytes.len() as u64))
+    }
+}
+
+/// Relative, and without `..` or root components.
+fn is_inside(path: &Path) -> bool {
+    !path.is_absolute() && path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// At most 120 characters of untrusted text for an error message.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Why `read_bounded` failed.
+enum ReadFailure {
+    Io(std::io::Error),
+    TooLarge { size: u64, limit: u64 },
+}
+
+impl ReadFailure {
+    fn into_error(self, root: &Path, file: &str, io_kind: ErrorKind, io_prefix: String) -> Error {
+        match self {
+            ReadFailure::Io(err) => Error::new(io_kind, format!("{io_prefix}{err}")),
+            ReadFailure::TooLarge { size, limit } => {
+                Error::new(ErrorKind::Limit, format!("{} is {size} bytes, over the record limit of {limit}", excerpt(file)))
+            }
+        }
+        .with_bundle(root)
+        .with_file(file)
+    }
+}
+
+/// Reads a whole file whose size is at most `limit`, judged before reading
+/// (and enforced while reading, in case the file grows).
+fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
+    use std::io::Read;
+    let file = File::open(path).map_err(ReadFailure::Io)?;
+    let size = file.metadata().map_err(ReadFailure::Io)?.len();
+    if size > limit {
+        return Err(ReadFailure::TooLarge { size, limit });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(ReadFailure::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadFailure::TooLarge { size: bytes.len() as u64, limit });
+    }
+    Ok(bytes)
 }
 
 /// Streams `trace.jsonl` one line at a time.
 pub struct EventReader {
     root: PathBuf,
     reader: BufReader<File>,
+    limits: Limits,
     line: u64,
+    events: u64,
     buf: Vec<u8>,
     done: bool,
 }
@@ -148,6 +260,11 @@ pub struct EventReader {
 impl EventReader {
     fn error(&self, message: String) -> Error {
         Error::new(ErrorKind::Event, message).with_bundle(&self.root).with_file(EVENT_LOG_FILE).with_line(self.line)
+    }
+
+    fn fail(&mut self, error: Error) -> Option<Result<LocatedEvent>> {
+        self.done = true;
+        Some(Err(error))
     }
 }
 
@@ -158,16 +275,23 @@ impl Iterator for EventReader {
         while !self.done {
             self.buf.clear();
             self.line += 1;
-            match self.reader.read_until(b'\n', &mut self.buf) {
+            let limit = self.limits.max_record_bytes;
+            match (&mut self.reader).take(limit + 1).read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
                     self.done = true;
                     return None;
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    self.done = true;
-                    return Some(Err(self.error(format!("read trace event line {}: {err}", self.line))));
+                    let error = self.error(format!("read trace event line {}: {err}", self.line));
+                    return self.fail(error);
                 }
+            }
+            if self.buf.len() as u64 > limit {
+                let error = self
+                    .error(format!("trace event line {} is longer than the record limit of {limit} bytes", self.line))
+                    .with_kind(ErrorKind::Limit);
+                return self.fail(error);
             }
             let mut bytes = self.buf.as_slice();
             if let Some(rest) = bytes.strip_suffix(b"\n") {
@@ -185,6 +309,19 @@ impl Iterator for EventReader {
             };
             if text.trim().is_empty() {
                 continue;
+            }
+            self.events += 1;
+            if self.events > self.limits.max_events {
+                let error = self
+                    .error(format!("trace event log has more than {} events", self.limits.max_events))
+                    .with_kind(ErrorKind::Limit);
+                return self.fail(error);
+            }
+            if json_depth_exceeds(text.as_bytes(), self.limits.max_json_depth) {
+                let error = self
+                    .error(format!("parse trace event line {}: JSON nests deeper than {} levels", self.line, self.limits.max_json_depth))
+                    .with_kind(ErrorKind::Limit);
+                return self.fail(error);
             }
             return Some(match serde_json::from_str::<RawTraceEvent>(text) {
                 Ok(event) => Ok(LocatedEvent { line: self.line, event }),

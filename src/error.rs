@@ -75,6 +75,11 @@ impl Error {
         Self::new(ErrorKind::Reduce, message)
     }
 
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     pub fn with_bundle(mut self, bundle: &Path) -> Self {
         self.location.bundle.get_or_insert_with(|| bundle.to_path_buf());
         self

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod error;
 pub mod format;
 pub mod json;
+pub mod limits;
 pub mod model;
 pub mod reducer;
 
@@ -18,5 +19,6 @@ mod python;
 
 pub use bundle::TraceBundle;
 pub use error::{Error, ErrorKind, Result};
+pub use limits::Limits;
 pub use model::RolloutTrace;
 pub use reducer::replay_bundle;

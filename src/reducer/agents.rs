@@ -376,16 +376,17 @@ impl Reducer<'_> {
     }
 
     /// The `message` argument of an agent tool's invocation (activity edges).
-    fn invocation_message(&self, tool_call_id: &str) -> Result<String> {
+    fn invocation_message(&mut self, tool_call_id: &str) -> Result<String> {
         let tool = &self.trace.tool_calls[tool_call_id];
         let invocation_id = tool.raw_invocation_payload_id.as_ref().ok_or_else(|| {
             Error::reduce(format!("agent activity tool call {tool_call_id} missing invocation payload"))
         })?;
-        let payload = self.trace.raw_payloads.get(invocation_id).ok_or_else(|| {
+        let payload = self.trace.raw_payloads.get(invocation_id).cloned().ok_or_else(|| {
             Error::reduce(format!(
                 "agent activity tool call {tool_call_id} referenced missing invocation payload {invocation_id}"
             ))
         })?;
+        let payload = &payload;
         let invocation = self.read_payload(payload)?;
         let arguments = Self::invocation_arguments(&invocation).ok_or_else(|| {
             Error::reduce(format!("agent activity tool call {tool_call_id} missing function arguments"))

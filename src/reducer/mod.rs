@@ -28,24 +28,86 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::bundle::{LocatedEvent, TraceBundle};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
 use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::model::RolloutTrace;
 
 /// Replays the bundle at `path` exactly as the reference reducer does.
 pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
-    let bundle = TraceBundle::open_unchecked_version(path)?;
-    replay(&bundle)
+    Ok(replay_bundle_with(path, &ReplayOptions::default())?.trace)
 }
 
-/// Replays an opened bundle.
+/// How to replay: admission limits, and whether to keep what a broken
+/// bundle allows instead of failing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    pub limits: Limits,
+    /// Lenient replay for crashed or live sessions: when an event cannot be
+    /// read or reduced, return the trace reduced from every event before it.
+    pub partial: bool,
+}
+
+/// The result of a replay. `diagnostics` is empty unless a partial replay
+/// dropped something; then it says what and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub trace: RolloutTrace,
+    pub diagnostics: Vec<Error>,
+}
+
+impl Replay {
+    pub fn is_partial(&self) -> bool {
+        !self.diagnostics.is_empty()
+    }
+}
+
+/// Replays the bundle at `path` with explicit options. The manifest's
+/// schema version is not checked, as in the reference.
+pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Result<Replay> {
+    let bundle = TraceBundle::open_unchecked_version(path, options.limits)?;
+    replay_with(&bundle, options.partial)
+}
+
+/// Replays an opened bundle strictly.
 pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
+    replay_prefix(bundle, None)
+}
+
+/// Replays an opened bundle, leniently if `partial`.
+pub fn replay_with(bundle: &TraceBundle, partial: bool) -> Result<Replay> {
+    match replay_prefix(bundle, None) {
+        Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new() }),
+        Err(error) if partial && error.location.file.as_deref() == Some(Path::new(EVENT_LOG_FILE)) => {
+            // A failed event may have half-applied; replaying the clean prefix
+            // again is simpler and cheaper than undoing it.
+            let stop = error.location.line;
+            let trace = replay_prefix(bundle, Some(stop.unwrap_or(u64::MAX)))?;
+            Ok(Replay { trace, diagnostics: vec![error] })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Replays every event on a line before `stop_before_line` (all when
+/// `None`); the end-of-replay step runs only for a complete replay.
+fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>) -> Result<RolloutTrace> {
     let mut reducer = Reducer::new(bundle);
     for event in bundle.events()? {
-        let LocatedEvent { line, event } = event?;
+        let LocatedEvent { line, event } = match event {
+            Ok(event) => event,
+            Err(_) if stop_before_line.is_some() => break,
+            Err(error) => return Err(error),
+        };
+        if stop_before_line.is_some_and(|stop| line >= stop) {
+            break;
+        }
         reducer.apply(&event).map_err(|err| {
             err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq)
         })?;
+    }
+    if stop_before_line.is_some() {
+        return Ok(reducer.trace);
     }
     reducer.finish().map_err(|err| err.with_bundle(bundle.root()))
 }
@@ -85,6 +147,8 @@ pub(crate) struct Reducer<'b> {
     pending_edges: Vec<agents::PendingEdge>,
     /// Items that are already the `conversation_item` target of an edge.
     edge_target_items: HashSet<String>,
+    /// Bytes of the bundle read so far, against `Limits::max_bundle_bytes`.
+    bytes_read: u64,
 }
 
 impl<'b> Reducer<'b> {
@@ -103,6 +167,7 @@ impl<'b> Reducer<'b> {
             code_cells: code_cell::CodeCellState::default(),
             pending_edges: Vec::new(),
             edge_target_items: HashSet::new(),
+            bytes_read: std::fs::metadata(bundle.event_log_path()).map_or(0, |m| m.len()),
         }
     }
 
@@ -110,6 +175,10 @@ impl<'b> Reducer<'b> {
     fn apply(&mut self, event: &RawTraceEvent) -> Result<()> {
         for payload in event.payload.payload_refs() {
             self.trace.raw_payloads.insert(payload.raw_payload_id.clone(), payload.clone());
+        }
+        let max_payloads = self.bundle.limits().max_payloads;
+        if self.trace.raw_payloads.len() as u64 > max_payloads {
+            return Err(Error::new(ErrorKind::Limit, format!("bundle references more than {max_payloads} payloads")));
         }
         let cx = EventContext {
             seq: event.seq,
@@ -288,8 +357,15 @@ impl<'b> Reducer<'b> {
     }
 
     /// Reads and parses a payload file (reducer §1.2).
-    fn read_payload(&self, payload: &RawPayloadRef) -> Result<Value> {
-        self.bundle.read_payload(payload)
+    fn read_payload(&mut self, payload: &RawPayloadRef) -> Result<Value> {
+        let (value, size) = self.bundle.read_payload_sized(payload)?;
+        self.bytes_read += size;
+        let limit = self.bundle.limits().max_bundle_bytes;
+        if self.bytes_read > limit {
+            return Err(Error::new(ErrorKind::Limit, format!("bundle is larger than the limit of {limit} bytes"))
+                .with_payload(&payload.raw_payload_id));
+        }
+        Ok(value)
     }
 }
 
