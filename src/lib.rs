@@ -6,13 +6,16 @@
 //! * [`model`]: the reduced graph, serialized as `state.json`;
 //! * [`reducer`]: replaying a bundle into that graph.
 
+pub mod batch;
 pub mod bundle;
 pub mod error;
 pub mod format;
 pub mod json;
 pub mod limits;
 pub mod model;
+pub mod output;
 pub mod reducer;
+pub mod validate;
 
 #[cfg(feature = "python")]
 mod python;
@@ -21,4 +24,5 @@ pub use bundle::TraceBundle;
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
 pub use model::RolloutTrace;
-pub use reducer::replay_bundle;
+pub use reducer::{replay_bundle, replay_bundle_with, Replay, ReplayOptions};
+pub use validate::{validate, Severity, ValidationReport};

@@ -1,0 +1,123 @@
+//! Reducing many bundles at once on a pool of worker threads.
+//!
+//! Results can be collected in input order (`reduce_many`) or streamed in
+//! completion order (`BatchRun`), so a pipeline sees each bundle as soon as
+//! it is done and one failure never stops the others.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::reducer::{replay_bundle_with, Replay, ReplayOptions};
+
+/// One bundle to reduce, and where to write its `state.json` if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub bundle: PathBuf,
+    pub output: Option<PathBuf>,
+}
+
+/// What one job produced: the replay (kept only when `keep_trace`) or the
+/// error that stopped it.
+pub type JobResult = Result<Option<Replay>>;
+
+/// A thread count: `None` means one per core.
+pub fn worker_count(workers: Option<usize>) -> usize {
+    workers.filter(|n| *n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn pool(workers: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("rollout-trace-{i}"))
+        .build()
+        .map_err(|err| Error::new(ErrorKind::Usage, format!("cannot start {workers} worker threads: {err}")))
+}
+
+/// Reduces one job: replay, then write `state.json` atomically if asked.
+pub fn run_job(job: &Job, options: &ReplayOptions, keep_trace: bool) -> JobResult {
+    let replay = replay_bundle_with(&job.bundle, options)?;
+    if let Some(output) = &job.output {
+        crate::output::write_atomic(output, replay.trace.to_json().as_bytes())?;
+    }
+    Ok(keep_trace.then_some(replay))
+}
+
+/// Reduces every bundle; results come back in input order.
+pub fn reduce_many(paths: &[PathBuf], options: &ReplayOptions, workers: Option<usize>) -> Result<Vec<Result<Replay>>> {
+    let pool = pool(worker_count(workers))?;
+    Ok(pool.install(|| paths.par_iter().map(|path| replay_bundle_with(path, options)).collect()))
+}
+
+/// A batch running in the background; `next` yields `(index, result)` as
+/// jobs finish.
+pub struct BatchRun {
+    receiver: mpsc::Receiver<(usize, JobResult)>,
+    remaining: usize,
+}
+
+impl BatchRun {
+    pub fn start(jobs: Vec<Job>, options: ReplayOptions, workers: Option<usize>, keep_traces: bool) -> Result<Self> {
+        let pool = pool(worker_count(workers))?;
+        let (sender, receiver) = mpsc::channel();
+        let remaining = jobs.len();
+        // The pool lives as long as its last job: rayon keeps it alive
+        // while spawned work runs.
+        pool.spawn(move || {
+            jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &options, keep_traces)))
+                    .unwrap_or_else(|_| Err(internal_error(&job.bundle)));
+                // The receiver may be gone if the caller stopped listening.
+                let _ = sender.send((index, result));
+            });
+        });
+        Ok(BatchRun { receiver, remaining })
+    }
+
+    /// Jobs not yet reported.
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
+
+fn internal_error(bundle: &Path) -> Error {
+    Error::new(ErrorKind::Reduce, "internal error while reducing (a bug in rollout-trace; please report it)")
+        .with_bundle(bundle)
+}
+
+impl Iterator for BatchRun {
+    type Item = (usize, JobResult);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let item = self.receiver.recv().ok()?;
+        self.remaining -= 1;
+        Some(item)
+    }
+}
+
+/// Every bundle directory (one holding `manifest.json`) at or below `root`,
+/// sorted; symlinked directories are not followed.
+pub fn find_bundles(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join(crate::format::MANIFEST_FILE).is_file() {
+            found.push(dir);
+            continue;
+        }
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|err| Error::new(ErrorKind::Bundle, format!("read directory {}: {err}", dir.display())))?;
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
