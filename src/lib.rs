@@ -15,6 +15,7 @@ pub mod limits;
 pub mod model;
 pub mod output;
 pub mod reducer;
+pub mod summary;
 pub mod validate;
 
 #[cfg(feature = "python")]
