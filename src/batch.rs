@@ -67,8 +67,9 @@ impl BatchRun {
         // while spawned work runs.
         pool.spawn(move || {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &options, keep_traces)))
-                    .unwrap_or_else(|_| Err(internal_error(&job.bundle)));
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &options, keep_traces)))
+                        .unwrap_or_else(|_| Err(internal_error(&job.bundle)));
                 // The receiver may be gone if the caller stopped listening.
                 let _ = sender.send((index, result));
             });

@@ -62,15 +62,17 @@ impl TraceBundle {
         }
         let manifest_path = root.join(MANIFEST_FILE);
         let bytes = read_bounded(&manifest_path, limits.max_record_bytes)
-            .map_err(|err| err.into_error(&root, MANIFEST_FILE, ErrorKind::Bundle, String::new()))?;
+            .map_err(|err| err.into_error(&root, MANIFEST_FILE, true, ErrorKind::Bundle, String::new()))?;
         if json_depth_exceeds(&bytes, limits.max_json_depth) {
-            return Err(Error::new(ErrorKind::Limit, format!("manifest nests deeper than {} levels", limits.max_json_depth))
-                .with_bundle(&root)
-                .with_file(MANIFEST_FILE));
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!("manifest nests deeper than {} levels", limits.max_json_depth),
+            )
+            .with_bundle(&root)
+            .with_file(MANIFEST_FILE));
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|err| {
-            bundle_error(format!("read {}: {err}", manifest_path.display())).with_file(MANIFEST_FILE)
-        })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|err| bundle_error(format!("read {}: {err}", manifest_path.display())).with_file(MANIFEST_FILE))?;
         for (key, value) in [("raw_event_log", &manifest.raw_event_log), ("payloads_dir", &manifest.payloads_dir)] {
             if !is_inside(Path::new(value)) {
                 return Err(Error::new(
@@ -165,7 +167,15 @@ impl TraceBundle {
         let path = self.payload_path(payload)?;
         let id = &payload.raw_payload_id;
         read_bounded(&path, self.limits.max_record_bytes)
-            .map_err(|err| err.into_error(&self.root, &payload.path, ErrorKind::Payload, format!("open payload {id} ({}): ", excerpt(&payload.path))))
+            .map_err(|err| {
+                err.into_error(
+                    &self.root,
+                    &payload.path,
+                    false,
+                    ErrorKind::Payload,
+                    format!("open payload {id} ({}): ", excerpt(&payload.path)),
+                )
+            })
             .map_err(|err| err.with_payload(id))
     }
 
@@ -217,15 +227,23 @@ enum ReadFailure {
 }
 
 impl ReadFailure {
-    fn into_error(self, root: &Path, file: &str, io_kind: ErrorKind, io_prefix: String) -> Error {
-        match self {
+    /// `file` is the file read, relative to the bundle; it is recorded as
+    /// the error's file only when `locate` (payload errors are located by
+    /// the event that names them instead).
+    fn into_error(self, root: &Path, file: &str, locate: bool, io_kind: ErrorKind, io_prefix: String) -> Error {
+        let error = match self {
             ReadFailure::Io(err) => Error::new(io_kind, format!("{io_prefix}{err}")),
-            ReadFailure::TooLarge { size, limit } => {
-                Error::new(ErrorKind::Limit, format!("{} is {size} bytes, over the record limit of {limit}", excerpt(file)))
-            }
+            ReadFailure::TooLarge { size, limit } => Error::new(
+                ErrorKind::Limit,
+                format!("{} is {size} bytes, over the record limit of {limit}", excerpt(file)),
+            ),
         }
-        .with_bundle(root)
-        .with_file(file)
+        .with_bundle(root);
+        if locate {
+            error.with_file(file)
+        } else {
+            error
+        }
     }
 }
 
@@ -301,10 +319,9 @@ impl Iterator for EventReader {
                 Ok(text) => text,
                 Err(_) => {
                     self.done = true;
-                    return Some(Err(self.error(format!(
-                        "read trace event line {}: stream did not contain valid UTF-8",
-                        self.line
-                    ))));
+                    return Some(Err(
+                        self.error(format!("read trace event line {}: stream did not contain valid UTF-8", self.line))
+                    ));
                 }
             };
             if text.trim().is_empty() {
@@ -319,7 +336,10 @@ impl Iterator for EventReader {
             }
             if json_depth_exceeds(text.as_bytes(), self.limits.max_json_depth) {
                 let error = self
-                    .error(format!("parse trace event line {}: JSON nests deeper than {} levels", self.line, self.limits.max_json_depth))
+                    .error(format!(
+                        "parse trace event line {}: JSON nests deeper than {} levels",
+                        self.line, self.limits.max_json_depth
+                    ))
                     .with_kind(ErrorKind::Limit);
                 return self.fail(error);
             }

@@ -189,23 +189,10 @@ impl ToolCallKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolCallSummary {
-    Terminal {
-        operation_id: String,
-    },
-    Agent {
-        target_agent_path: String,
-        task_name: Option<String>,
-        message_preview: String,
-    },
-    WaitAgent {
-        target_agent_path: Option<String>,
-        timeout_ms: Option<u64>,
-    },
-    Generic {
-        label: String,
-        input_preview: Option<String>,
-        output_preview: Option<String>,
-    },
+    Terminal { operation_id: String },
+    Agent { target_agent_path: String, task_name: Option<String>, message_preview: String },
+    WaitAgent { target_agent_path: Option<String>, timeout_ms: Option<u64> },
+    Generic { label: String, input_preview: Option<String>, output_preview: Option<String> },
 }
 
 /// Every event variant (01-format §5.1), in written field order.
@@ -384,20 +371,20 @@ impl RawTraceEventPayload {
     pub fn payload_refs(&self) -> Vec<&RawPayloadRef> {
         match self {
             Self::ThreadStarted { metadata_payload, .. } => metadata_payload.iter().collect(),
-            Self::InferenceStarted { request_payload, .. }
-            | Self::CompactionRequestStarted { request_payload, .. } => vec![request_payload],
+            Self::InferenceStarted { request_payload, .. } | Self::CompactionRequestStarted { request_payload, .. } => {
+                vec![request_payload]
+            }
             Self::InferenceCompleted { response_payload, .. }
             | Self::CompactionRequestCompleted { response_payload, .. } => vec![response_payload],
             Self::InferenceFailed { partial_response_payload, .. }
-            | Self::InferenceCancelled { partial_response_payload, .. } => {
-                partial_response_payload.iter().collect()
-            }
+            | Self::InferenceCancelled { partial_response_payload, .. } => partial_response_payload.iter().collect(),
             Self::ToolCallStarted { invocation_payload, .. } => invocation_payload.iter().collect(),
             Self::ToolCallRuntimeStarted { runtime_payload, .. }
             | Self::ToolCallRuntimeEnded { runtime_payload, .. } => vec![runtime_payload],
             Self::ToolCallEnded { result_payload, .. } => result_payload.iter().collect(),
-            Self::CodeCellInitialResponse { response_payload, .. }
-            | Self::CodeCellEnded { response_payload, .. } => response_payload.iter().collect(),
+            Self::CodeCellInitialResponse { response_payload, .. } | Self::CodeCellEnded { response_payload, .. } => {
+                response_payload.iter().collect()
+            }
             Self::CompactionInstalled { checkpoint_payload, .. } => vec![checkpoint_payload],
             Self::AgentResultObserved { carried_payload, .. } => carried_payload.iter().collect(),
             Self::ProtocolEventObserved { event_payload, .. } => vec![event_payload],

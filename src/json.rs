@@ -49,7 +49,9 @@ mod tests {
     #[test]
     fn numbers_keys_and_escapes_follow_the_reference() {
         assert_eq!(
-            summary_of(r#"{"z":1.0,"a":1e5,"big":123456789012345678901234567890,"cmd":"cargo test","u":"\u00e9\u2028\/"}"#),
+            summary_of(
+                r#"{"z":1.0,"a":1e5,"big":123456789012345678901234567890,"cmd":"cargo test","u":"\u00e9\u2028\/"}"#
+            ),
             "{\"a\":1e+5,\"big\":123456789012345678901234567890,\"cmd\":\"cargo test\",\"u\":\"é\u{2028}/\",\"z\":1.0}"
         );
         for (source, emitted) in [

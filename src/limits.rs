@@ -24,8 +24,8 @@ pub struct Limits {
 
 impl Limits {
     pub const DEFAULT: Limits = Limits {
-        max_record_bytes: 1 << 30,       // 1 GiB
-        max_bundle_bytes: 64 << 30,      // 64 GiB
+        max_record_bytes: 1 << 30,  // 1 GiB
+        max_bundle_bytes: 64 << 30, // 64 GiB
         max_events: 50_000_000,
         max_payloads: 50_000_000,
         max_json_depth: 128,

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::format::{
-    CodeCellRuntimeStatus, ExecutionStatus, RawPayloadKind, RawPayloadRef, RolloutStatus,
-    ToolCallKind, ToolCallSummary,
+    CodeCellRuntimeStatus, ExecutionStatus, RawPayloadKind, RawPayloadRef, RolloutStatus, ToolCallKind, ToolCallSummary,
 };
 
 pub type Map<T> = BTreeMap<String, T>;
@@ -122,12 +121,7 @@ pub struct AgentThread {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentOrigin {
     Root,
-    Spawned {
-        parent_thread_id: String,
-        spawn_edge_id: String,
-        task_name: String,
-        agent_role: String,
-    },
+    Spawned { parent_thread_id: String, spawn_edge_id: String, task_name: String, agent_role: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

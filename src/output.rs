@@ -15,9 +15,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().ok_or_else(|| {
-        Error::new(ErrorKind::Usage, format!("output path {} does not name a file", path.display()))
-    })?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::Usage, format!("output path {} does not name a file", path.display())))?;
     let temp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut file = File::create(&temp)?;

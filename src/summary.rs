@@ -300,11 +300,7 @@ impl Summary {
             let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
             line(format!("  {kind}: {}{notes}", summary.calls));
         }
-        line(format!(
-            "terminal: {} sessions, {} operations",
-            self.terminal_sessions,
-            self.terminal_commands.len()
-        ));
+        line(format!("terminal: {} sessions, {} operations", self.terminal_sessions, self.terminal_commands.len()));
         const SHOWN: usize = 10;
         for command in self.terminal_commands.iter().take(SHOWN) {
             let exit = command.exit_code.map_or(command.status.clone(), |code| format!("exit {code}"));

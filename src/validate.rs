@@ -119,9 +119,11 @@ fn check_manifest(v: &mut Validator, bundle: &TraceBundle) {
             manifest_problem(format!("unsupported manifest schema_version {}", manifest.schema_version)),
         );
     }
-    for (key, value) in
-        [("trace_id", &manifest.trace_id), ("rollout_id", &manifest.rollout_id), ("root_thread_id", &manifest.root_thread_id)]
-    {
+    for (key, value) in [
+        ("trace_id", &manifest.trace_id),
+        ("rollout_id", &manifest.rollout_id),
+        ("root_thread_id", &manifest.root_thread_id),
+    ] {
         if value.is_empty() {
             v.report(Severity::Error, manifest_problem(format!("manifest {key} is empty")));
         }
@@ -154,7 +156,10 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
     let size = std::fs::metadata(&path).map(|m| m.len());
     let bytes = match size {
         Err(err) => {
-            v.report(Severity::Error, Error::new(ErrorKind::Bundle, format!("open trace event log: {err}")).with_file(EVENT_LOG_FILE));
+            v.report(
+                Severity::Error,
+                Error::new(ErrorKind::Bundle, format!("open trace event log: {err}")).with_file(EVENT_LOG_FILE),
+            );
             return (0, Vec::new());
         }
         Ok(size) if size > limits.max_bundle_bytes => {
@@ -168,7 +173,10 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
         Ok(_) => match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) => {
-                v.report(Severity::Error, Error::new(ErrorKind::Bundle, format!("read trace event log: {err}")).with_file(EVENT_LOG_FILE));
+                v.report(
+                    Severity::Error,
+                    Error::new(ErrorKind::Bundle, format!("read trace event log: {err}")).with_file(EVENT_LOG_FILE),
+                );
                 return (0, Vec::new());
             }
         },
@@ -184,9 +192,13 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
     for (index, raw) in lines.into_iter().enumerate() {
         let line = index as u64 + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let event_error = |message: String| Error::new(ErrorKind::Event, message).with_file(EVENT_LOG_FILE).with_line(line);
+        let event_error =
+            |message: String| Error::new(ErrorKind::Event, message).with_file(EVENT_LOG_FILE).with_line(line);
         if raw.len() as u64 > limits.max_record_bytes {
-            v.report(Severity::Error, event_error(format!("line is {} bytes, over the record limit", raw.len())).with_kind(ErrorKind::Limit));
+            v.report(
+                Severity::Error,
+                event_error(format!("line is {} bytes, over the record limit", raw.len())).with_kind(ErrorKind::Limit),
+            );
             continue;
         }
         let Ok(text) = std::str::from_utf8(raw) else {
@@ -212,10 +224,18 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
         events += 1;
         let seq = Some(event.seq);
         if event.schema_version != SCHEMA_VERSION {
-            v.warn_line(line, seq, format!("event schema_version {} (expected {SCHEMA_VERSION})", event.schema_version));
+            v.warn_line(
+                line,
+                seq,
+                format!("event schema_version {} (expected {SCHEMA_VERSION})", event.schema_version),
+            );
         }
         if event.seq != expected_seq {
-            v.warn_line(line, seq, format!("seq {} where {expected_seq} was expected (seq must count from 1 without gaps)", event.seq));
+            v.warn_line(
+                line,
+                seq,
+                format!("seq {} where {expected_seq} was expected (seq must count from 1 without gaps)", event.seq),
+            );
         }
         expected_seq = event.seq.saturating_add(1);
         if event.rollout_id != manifest.rollout_id {
@@ -258,22 +278,31 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
             }
         }
         if events > limits.max_events {
-            v.report(Severity::Error, event_error(format!("more than {} events", limits.max_events)).with_kind(ErrorKind::Limit));
+            v.report(
+                Severity::Error,
+                event_error(format!("more than {} events", limits.max_events)).with_kind(ErrorKind::Limit),
+            );
             break;
         }
     }
     if refs.len() as u64 > limits.max_payloads {
         v.report(
             Severity::Error,
-            Error::new(ErrorKind::Limit, format!("more than {} payloads", limits.max_payloads)).with_file(EVENT_LOG_FILE),
+            Error::new(ErrorKind::Limit, format!("more than {} payloads", limits.max_payloads))
+                .with_file(EVENT_LOG_FILE),
         );
     }
     (events, refs)
 }
 
 fn is_canonical(payload: &RawPayloadRef) -> bool {
-    let Some(n) = payload.raw_payload_id.strip_prefix("raw_payload:") else { return false };
-    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0') && payload.path == format!("payloads/{n}.json")
+    let Some(n) = payload.raw_payload_id.strip_prefix("raw_payload:") else {
+        return false;
+    };
+    !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && !n.starts_with('0')
+        && payload.path == format!("payloads/{n}.json")
 }
 
 /// Every referenced payload: inside the bundle, present, within limits,
@@ -282,7 +311,10 @@ fn check_payloads(v: &mut Validator, bundle: &TraceBundle, refs: &[(RawPayloadRe
     for (payload, line) in refs {
         // Parsing also rejects invalid UTF-8 inside strings.
         if let Err(error) = bundle.read_payload_sized(payload) {
-            v.report(Severity::Error, error.with_payload(&payload.raw_payload_id).with_file(EVENT_LOG_FILE).with_line(*line));
+            v.report(
+                Severity::Error,
+                error.with_payload(&payload.raw_payload_id).with_file(EVENT_LOG_FILE).with_line(*line),
+            );
         }
     }
 }

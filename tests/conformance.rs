@@ -39,7 +39,8 @@ fn conformance_cases_reduce_like_the_reference() {
                 Ok(trace) if trace.to_json().as_bytes() == expected.as_slice() => Ok(()),
                 Ok(trace) => {
                     let got = trace.to_json();
-                    let at = got.bytes().zip(&expected).position(|(a, b)| a != *b).unwrap_or(got.len().min(expected.len()));
+                    let at =
+                        got.bytes().zip(&expected).position(|(a, b)| a != *b).unwrap_or(got.len().min(expected.len()));
                     Err(format!(
                         "differs at byte {at}: expected {:?}, got {:?}",
                         String::from_utf8_lossy(&expected[at.saturating_sub(80)..(at + 80).min(expected.len())]),

@@ -11,8 +11,18 @@ use pyo3::prelude::*;
 use crate::error::{Error, ErrorKind};
 
 create_exception!(rollout_trace, TraceError, PyException, "Base class of every rollout-trace error.");
-create_exception!(rollout_trace, BundleError, TraceError, "The bundle is unusable: not a directory, or its manifest is missing or malformed.");
-create_exception!(rollout_trace, EventError, TraceError, "A line of trace.jsonl could not be read or parsed as an event.");
+create_exception!(
+    rollout_trace,
+    BundleError,
+    TraceError,
+    "The bundle is unusable: not a directory, or its manifest is missing or malformed."
+);
+create_exception!(
+    rollout_trace,
+    EventError,
+    TraceError,
+    "A line of trace.jsonl could not be read or parsed as an event."
+);
 create_exception!(rollout_trace, PayloadError, TraceError, "A payload file could not be opened or parsed.");
 create_exception!(rollout_trace, ReduceError, TraceError, "The events parsed but break a reducer rule.");
 create_exception!(rollout_trace, LimitError, TraceError, "A configured size, count or depth limit was exceeded.");

@@ -125,11 +125,15 @@ fn is_agent_path(path: &str) -> bool {
     if path == "/morpheus" {
         return true;
     }
-    let Some(rest) = path.strip_prefix("/root") else { return false };
+    let Some(rest) = path.strip_prefix("/root") else {
+        return false;
+    };
     if rest.is_empty() {
         return true;
     }
-    let Some(rest) = rest.strip_prefix('/') else { return false };
+    let Some(rest) = rest.strip_prefix('/') else {
+        return false;
+    };
     rest.split('/').all(|segment| {
         !segment.is_empty()
             && segment != "root"
@@ -156,7 +160,9 @@ impl<'de> Deserialize<'de> for AgentStatus {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let valid = match &value {
-            Value::String(s) => matches!(s.as_str(), "pending_init" | "running" | "interrupted" | "shutdown" | "not_found"),
+            Value::String(s) => {
+                matches!(s.as_str(), "pending_init" | "running" | "interrupted" | "shutdown" | "not_found")
+            }
             Value::Object(map) if map.len() == 1 => match map.iter().next() {
                 Some((key, inner)) if key == "completed" => inner.is_string() || inner.is_null(),
                 Some((key, inner)) if key == "errored" => inner.is_string(),
@@ -303,7 +309,9 @@ fn delivery(item: &ConversationItem) -> Option<(String, String, String)> {
             Some((meta.author.clone(), content.clone(), meta.recipient.clone()))
         }
         None => {
-            let [ConversationPart::Text { text }] = parts else { return None };
+            let [ConversationPart::Text { text }] = parts else {
+                return None;
+            };
             let message: InterAgentCommunication = serde_json::from_str(text).ok()?;
             let content = message.encrypted_content.unwrap_or(message.content);
             Some((message.author.0, content, message.recipient.0))
@@ -480,7 +488,9 @@ impl Reducer<'_> {
         match kind {
             ToolCallKind::SpawnAgent => {
                 let end: SpawnEnd = parse(body, payload)?;
-                let Some(child) = end.new_thread_id else { return Ok(()) };
+                let Some(child) = end.new_thread_id else {
+                    return Ok(());
+                };
                 let edge = self.tool_edge(
                     tool_call_id,
                     format!("edge:spawn:{}:{}", end.sender_thread_id.0, child.0),
@@ -638,11 +648,15 @@ impl Reducer<'_> {
         if self.pending_edges.is_empty() || self.edge_target_items.contains(item_id) {
             return Ok(());
         }
-        let Some((author, content)) = self.delivery_of_item(item_id) else { return Ok(()) };
+        let Some((author, content)) = self.delivery_of_item(item_id) else {
+            return Ok(());
+        };
         let thread = &self.trace.conversation_items[item_id].thread_id;
-        let Some(index) = self.pending_edges.iter().position(|p| {
-            p.target_thread_id == *thread && p.message_author == author && p.message_content == content
-        }) else {
+        let Some(index) = self
+            .pending_edges
+            .iter()
+            .position(|p| p.target_thread_id == *thread && p.message_author == author && p.message_content == content)
+        else {
             return Ok(());
         };
         let pending = self.pending_edges.remove(index);
@@ -662,7 +676,9 @@ impl Reducer<'_> {
     /// §6.10: after the last event, spawns fall back to the child thread.
     pub(super) fn resolve_spawn_edge_fallbacks(&mut self) -> Result<()> {
         for pending in std::mem::take(&mut self.pending_edges) {
-            let Some(fallback) = pending.spawn_fallback_thread.clone() else { continue };
+            let Some(fallback) = pending.spawn_fallback_thread.clone() else {
+                continue;
+            };
             if pending.kind != InteractionEdgeKind::SpawnAgent {
                 return Err(Error::reduce(format!(
                     "non-spawn interaction edge {} carried a spawn fallback target",
@@ -711,7 +727,9 @@ mod tests {
         for good in ["/root", "/morpheus", "/root/file_counter", "/root/a/b_2"] {
             assert!(is_agent_path(good), "{good}");
         }
-        for bad in ["", "/", "/root/", "/root//a", "/root/Upper", "/root/root", "/root/..", "/rooted", "root", "/morpheus/a"] {
+        for bad in
+            ["", "/", "/root/", "/root//a", "/root/Upper", "/root/root", "/root/..", "/rooted", "root", "/morpheus/a"]
+        {
             assert!(!is_agent_path(bad), "{bad}");
         }
     }

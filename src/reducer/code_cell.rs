@@ -149,7 +149,9 @@ impl Reducer<'_> {
         if self.has_source_item(&start) {
             return self.materialize_code_cell(code_cell_id, start);
         }
-        if self.trace.code_cells.contains_key(&code_cell_id) || self.code_cells.pending_starts.contains_key(&code_cell_id) {
+        if self.trace.code_cells.contains_key(&code_cell_id)
+            || self.code_cells.pending_starts.contains_key(&code_cell_id)
+        {
             return Err(Error::reduce(format!("duplicate code cell start for {code_cell_id}")));
         }
         self.code_cells.pending_starts.insert(code_cell_id, start);
@@ -158,7 +160,9 @@ impl Reducer<'_> {
 
     fn has_source_item(&self, start: &PendingStart) -> bool {
         !self
-            .items_with_call_id(&start.thread_id, &start.model_visible_call_id, |k| k == ConversationItemKind::CustomToolCall)
+            .items_with_call_id(&start.thread_id, &start.model_visible_call_id, |k| {
+                k == ConversationItemKind::CustomToolCall
+            })
             .is_empty()
     }
 
@@ -337,7 +341,9 @@ impl Reducer<'_> {
             .get("cell_id")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::reduce(format!("wait tool request payload {pid} did not contain cell_id")))?;
-        let Some(code_cell_id) = self.code_cell_for_runtime_id(thread, runtime_cell_id) else { return Ok(()) };
+        let Some(code_cell_id) = self.code_cell_for_runtime_id(thread, runtime_cell_id) else {
+            return Ok(());
+        };
         if let Some(cell) = self.trace.code_cells.get_mut(&code_cell_id) {
             push_unique(&mut cell.wait_tool_call_ids, tool_call_id.to_string());
         }

@@ -7,8 +7,7 @@ use super::{EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
 use crate::model::{
-    Compaction, CompactionRequest, ConversationItemKind, ConversationRole, ExecutionWindow,
-    ProducerRef,
+    Compaction, CompactionRequest, ConversationItemKind, ConversationRole, ExecutionWindow, ProducerRef,
 };
 
 pub(crate) struct CompactionRequestStart<'e> {
@@ -67,9 +66,10 @@ impl Reducer<'_> {
         rid: &str,
         response_payload: Option<&RawPayloadRef>,
     ) -> Result<()> {
-        let request = self.trace.compaction_requests.get_mut(rid).ok_or_else(|| {
-            Error::reduce(format!("compaction request completion referenced unknown request {rid}"))
-        })?;
+        let request =
+            self.trace.compaction_requests.get_mut(rid).ok_or_else(|| {
+                Error::reduce(format!("compaction request completion referenced unknown request {rid}"))
+            })?;
         if request.compaction_id != compaction_id {
             return Err(Error::reduce(format!(
                 "compaction request {rid} completion used compaction {compaction_id}, but start used {}",

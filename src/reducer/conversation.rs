@@ -65,14 +65,8 @@ fn normalize_item(item: &Value, pid: &str) -> Result<Candidate> {
     use ConversationChannel as Ch;
     use ConversationItemKind as K;
     use ConversationRole as R;
-    let candidate = |role, channel, kind, parts, call_id| Candidate {
-        role,
-        channel,
-        kind,
-        agent_message: None,
-        parts,
-        call_id,
-    };
+    let candidate =
+        |role, channel, kind, parts, call_id| Candidate { role, channel, kind, agent_message: None, parts, call_id };
     Ok(match item_type {
         "message" => {
             let role = item
@@ -163,9 +157,12 @@ fn payload_ref(label: &str, pid: &str) -> ConversationPart {
 /// A copy of the item without the passthrough key, for whole-item summaries.
 fn strip_passthrough(item: &Value) -> Value {
     match item {
-        Value::Object(map) => {
-            Value::Object(map.iter().filter(|(k, _)| *k != PASSTHROUGH_KEY).map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
-        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| *k != PASSTHROUGH_KEY)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Map<_, _>>(),
+        ),
         other => other.clone(),
     }
 }
@@ -231,7 +228,9 @@ fn output_parts(output: Option<&Value>, pid: &str) -> Result<Vec<ConversationPar
 fn reasoning_parts(item: &Value, pid: &str) -> Result<Vec<ConversationPart>> {
     let fail = |what: String| Error::reduce(format!("reasoning item in payload {pid} {what}"));
     let mut parts = Vec::new();
-    for (key, allowed, summary) in [("content", &["reasoning_text", "text"][..], false), ("summary", &["summary_text"][..], true)] {
+    for (key, allowed, summary) in
+        [("content", &["reasoning_text", "text"][..], false), ("summary", &["summary_text"][..], true)]
+    {
         let entries = match item.get(key) {
             None => continue,
             Some(Value::Null) if !summary => continue,
@@ -401,7 +400,8 @@ impl Reducer<'_> {
         for (k, candidate) in candidates.into_iter().enumerate() {
             let pos = start + k;
             self.check_call_id_consistency(thread, &candidate)?;
-            let positional = baseline.get(pos).filter(|id| item_matches(&self.trace.conversation_items[*id], &candidate));
+            let positional =
+                baseline.get(pos).filter(|id| item_matches(&self.trace.conversation_items[*id], &candidate));
             let id = match (positional, mode) {
                 (Some(id), _) => id.clone(),
                 (None, Mode::Full) => match self.scan(baseline, &used, &candidate) {
@@ -458,8 +458,12 @@ impl Reducer<'_> {
 
     /// §7.4 (a): a call id names one piece of content per thread and kind.
     fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate) -> Result<()> {
-        let Some(call_id) = &candidate.call_id else { return Ok(()) };
-        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.clone())) else { return Ok(()) };
+        let Some(call_id) = &candidate.call_id else {
+            return Ok(());
+        };
+        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.clone())) else {
+            return Ok(());
+        };
         for id in ids {
             let item = &self.trace.conversation_items[id];
             if item.kind == candidate.kind && !item_matches(item, candidate) {
@@ -572,20 +576,38 @@ mod tests {
     #[test]
     fn message_roles_phases_and_content() {
         let c = normalize(r#"{"type":"message","role":"assistant","phase":"final_answer","content":[{"type":"output_text","text":"hi"}]}"#).unwrap();
-        assert_eq!((c.role, c.channel, c.kind), (ConversationRole::Assistant, Some(ConversationChannel::Final), ConversationItemKind::Message));
+        assert_eq!(
+            (c.role, c.channel, c.kind),
+            (ConversationRole::Assistant, Some(ConversationChannel::Final), ConversationItemKind::Message)
+        );
         assert_eq!(c.parts, vec![text("hi")]);
         let c = normalize(r#"{"type":"message","role":"assistant","phase":"analysis","content":[{"type":"output_text"},{"type":"refusal","refusal":"no"},{"foo":1}]}"#).unwrap();
         assert_eq!(c.channel, None);
         assert_eq!(c.parts, vec![payload_ref("refusal", "raw_payload:4"), payload_ref("content", "raw_payload:4")]);
-        assert_eq!(parts(r#"{"type":"message","role":"user","content":[]}"#), vec![payload_ref("empty_content", "raw_payload:4")]);
-        assert_eq!(parts(r#"{"type":"message","role":"user","content":"x"}"#), vec![payload_ref("content", "raw_payload:4")]);
-        assert_eq!(message(r#"{"type":"message","role":"robot","content":[]}"#), "unsupported message role robot in payload raw_payload:4");
-        assert_eq!(message(r#"{"type":"message","content":[]}"#), "message item in payload raw_payload:4 did not contain a string role");
+        assert_eq!(
+            parts(r#"{"type":"message","role":"user","content":[]}"#),
+            vec![payload_ref("empty_content", "raw_payload:4")]
+        );
+        assert_eq!(
+            parts(r#"{"type":"message","role":"user","content":"x"}"#),
+            vec![payload_ref("content", "raw_payload:4")]
+        );
+        assert_eq!(
+            message(r#"{"type":"message","role":"robot","content":[]}"#),
+            "unsupported message role robot in payload raw_payload:4"
+        );
+        assert_eq!(
+            message(r#"{"type":"message","content":[]}"#),
+            "message item in payload raw_payload:4 did not contain a string role"
+        );
     }
 
     #[test]
     fn item_types_and_errors() {
-        assert_eq!(message(r#"{"type":"new_thing"}"#), "unsupported model item type new_thing in payload raw_payload:4");
+        assert_eq!(
+            message(r#"{"type":"new_thing"}"#),
+            "unsupported model item type new_thing in payload raw_payload:4"
+        );
         assert_eq!(message(r#"{"role":"user"}"#), "model item in payload raw_payload:4 did not contain a string type");
         assert_eq!(message("3"), "model item in payload raw_payload:4 did not contain a string type");
         assert_eq!(
@@ -602,14 +624,18 @@ mod tests {
         assert_eq!(parts(r#"{"type":"function_call","arguments":null}"#), vec![json_part("null")]);
         assert_eq!(parts(r#"{"type":"function_call"}"#), vec![payload_ref("payload", "raw_payload:4")]);
         assert_eq!(
-            parts(r#"{"type":"function_call","arguments":"{\"z\": 1.0, \"a\": 1e20, \"m\": -0, \"b\": \"\\u0001é/\"}"}"#),
+            parts(
+                r#"{"type":"function_call","arguments":"{\"z\": 1.0, \"a\": 1e20, \"m\": -0, \"b\": \"\\u0001é/\"}"}"#
+            ),
             vec![json_part("{\"a\":1e+20,\"b\":\"\\u0001é/\",\"m\":0,\"z\":1.0}")]
         );
         assert_eq!(parts(r#"{"type":"function_call_output","output":{"k":"v"}}"#), vec![json_part("{\"k\":\"v\"}")]);
         assert_eq!(parts(r#"{"type":"function_call_output","output":null}"#), vec![json_part("null")]);
         assert_eq!(parts(r#"{"type":"function_call_output"}"#), vec![payload_ref("tool_output", "raw_payload:4")]);
         assert_eq!(
-            parts(r#"{"type":"function_call_output","output":[{"type":"input_text","text":"o1"},{"type":"input_image","image_url":"x"}]}"#),
+            parts(
+                r#"{"type":"function_call_output","output":[{"type":"input_text","text":"o1"},{"type":"input_image","image_url":"x"}]}"#
+            ),
             vec![text("o1"), payload_ref("input_image", "raw_payload:4")]
         );
     }
@@ -622,7 +648,9 @@ mod tests {
         );
         assert_eq!(parts(r#"{"type":"custom_tool_call","name":"apply_patch","input":"p"}"#), vec![text("p")]);
         assert_eq!(
-            parts(r#"{"type":"custom_tool_call","name":"apply_patch","call_id":"x3","zzz":1,"internal_chat_message_metadata_passthrough":{"a":1}}"#),
+            parts(
+                r#"{"type":"custom_tool_call","name":"apply_patch","call_id":"x3","zzz":1,"internal_chat_message_metadata_passthrough":{"a":1}}"#
+            ),
             vec![json_part(r#"{"call_id":"x3","name":"apply_patch","type":"custom_tool_call","zzz":1}"#)]
         );
         let c = normalize(r#"{"type":"local_shell_call","call_id":null,"action":{}}"#).unwrap();
@@ -633,17 +661,34 @@ mod tests {
     #[test]
     fn reasoning_bodies() {
         assert_eq!(
-            parts(r#"{"type":"reasoning","content":[{"type":"reasoning_text","text":"raw"}],"summary":[{"type":"summary_text","text":"short"}],"encrypted_content":"ENC"}"#),
+            parts(
+                r#"{"type":"reasoning","content":[{"type":"reasoning_text","text":"raw"}],"summary":[{"type":"summary_text","text":"short"}],"encrypted_content":"ENC"}"#
+            ),
             vec![text("raw"), ConversationPart::Summary { text: "short".into() }, encoded("ENC")]
         );
         let pid = "reasoning item in payload raw_payload:4";
         assert_eq!(message(r#"{"type":"reasoning","summary":null}"#), format!("{pid} had non-array summary"));
         assert_eq!(message(r#"{"type":"reasoning","content":{}}"#), format!("{pid} had non-array content"));
-        assert_eq!(message(r#"{"type":"reasoning","content":[{"text":"a"}]}"#), format!("{pid} had content entry without string type"));
-        assert_eq!(message(r#"{"type":"reasoning","content":[{"type":"x","text":"a"}]}"#), format!("{pid} had unsupported content type x"));
-        assert_eq!(message(r#"{"type":"reasoning","summary":[{"type":"text","text":"a"}]}"#), format!("{pid} had unsupported summary type text"));
-        assert_eq!(message(r#"{"type":"reasoning","summary":[{"type":"summary_text"}]}"#), format!("{pid} had summary entry without string text"));
-        assert_eq!(message(r#"{"type":"reasoning","encrypted_content":1}"#), format!("{pid} had non-string encrypted_content"));
+        assert_eq!(
+            message(r#"{"type":"reasoning","content":[{"text":"a"}]}"#),
+            format!("{pid} had content entry without string type")
+        );
+        assert_eq!(
+            message(r#"{"type":"reasoning","content":[{"type":"x","text":"a"}]}"#),
+            format!("{pid} had unsupported content type x")
+        );
+        assert_eq!(
+            message(r#"{"type":"reasoning","summary":[{"type":"text","text":"a"}]}"#),
+            format!("{pid} had unsupported summary type text")
+        );
+        assert_eq!(
+            message(r#"{"type":"reasoning","summary":[{"type":"summary_text"}]}"#),
+            format!("{pid} had summary entry without string text")
+        );
+        assert_eq!(
+            message(r#"{"type":"reasoning","encrypted_content":1}"#),
+            format!("{pid} had non-string encrypted_content")
+        );
         assert_eq!(
             message(r#"{"type":"reasoning","content":null,"summary":[]}"#),
             format!("{pid} contained no content, summary, or encrypted_content")

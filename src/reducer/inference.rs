@@ -94,8 +94,16 @@ impl Reducer<'_> {
                 let mut ids: Vec<String> =
                     previous.request_item_ids.iter().chain(&previous.response_item_ids).cloned().collect();
                 let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
-                let delta =
-                    self.reconcile(candidates, Mode::Append, ids.len(), &baseline, &[], thread, turn, cx.wall_time_unix_ms)?;
+                let delta = self.reconcile(
+                    candidates,
+                    Mode::Append,
+                    ids.len(),
+                    &baseline,
+                    &[],
+                    thread,
+                    turn,
+                    cx.wall_time_unix_ms,
+                )?;
                 ids.extend(delta);
                 ids
             }
@@ -162,8 +170,16 @@ impl Reducer<'_> {
         let candidates = self.normalize_items(outputs, pid)?;
         let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
-        let ids =
-            self.reconcile(candidates, Mode::Append, baseline.len(), &baseline, &producer, thread, turn, cx.wall_time_unix_ms)?;
+        let ids = self.reconcile(
+            candidates,
+            Mode::Append,
+            baseline.len(),
+            &baseline,
+            &producer,
+            thread,
+            turn,
+            cx.wall_time_unix_ms,
+        )?;
         self.list_in_thread(thread, &ids);
         self.snapshots.entry(thread.to_string()).or_default().extend(ids.iter().cloned());
         Ok((ids, body.get("token_usage").and_then(token_usage)))
@@ -206,7 +222,13 @@ mod tests {
 
     fn usage(text: &str) -> Option<[i64; 5]> {
         token_usage(&serde_json::from_str(text).unwrap()).map(|u| {
-            [u.input_tokens, u.cached_input_tokens, u.cache_write_input_tokens, u.output_tokens, u.reasoning_output_tokens]
+            [
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.cache_write_input_tokens,
+                u.output_tokens,
+                u.reasoning_output_tokens,
+            ]
         })
     }
 
@@ -215,13 +237,23 @@ mod tests {
         let full = r#"{"input_tokens":10,"cached_input_tokens":1,"cache_write_input_tokens":3,"output_tokens":5,"reasoning_output_tokens":2,"total_tokens":15}"#;
         assert_eq!(usage(full), Some([10, 1, 3, 5, 2]));
         assert_eq!(
-            usage(r#"{"input_tokens":-0,"cached_input_tokens":-4,"output_tokens":5,"reasoning_output_tokens":2,"cache_write_input_tokens":1.0}"#),
+            usage(
+                r#"{"input_tokens":-0,"cached_input_tokens":-4,"output_tokens":5,"reasoning_output_tokens":2,"cache_write_input_tokens":1.0}"#
+            ),
             Some([0, 0, 0, 5, 2])
         );
-        assert_eq!(usage(r#"{"input_tokens":1.0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);
-        assert_eq!(usage(r#"{"input_tokens":5e0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);
         assert_eq!(
-            usage(r#"{"input_tokens":9223372036854775808,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#),
+            usage(r#"{"input_tokens":1.0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#),
+            None
+        );
+        assert_eq!(
+            usage(r#"{"input_tokens":5e0,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#),
+            None
+        );
+        assert_eq!(
+            usage(
+                r#"{"input_tokens":9223372036854775808,"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#
+            ),
             None
         );
         assert_eq!(usage(r#"{"cached_input_tokens":1,"output_tokens":5,"reasoning_output_tokens":2}"#), None);

@@ -29,8 +29,8 @@ use serde_json::Value;
 
 use crate::bundle::{LocatedEvent, TraceBundle};
 use crate::error::{Error, ErrorKind, Result};
-use crate::limits::Limits;
 use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
+use crate::limits::Limits;
 use crate::model::RolloutTrace;
 
 /// Replays the bundle at `path` exactly as the reference reducer does.
@@ -78,7 +78,7 @@ pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
 pub fn replay_with(bundle: &TraceBundle, partial: bool) -> Result<Replay> {
     match replay_prefix(bundle, None) {
         Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new() }),
-        Err(error) if partial && error.location.file.as_deref() == Some(Path::new(EVENT_LOG_FILE)) => {
+        Err(error) if partial && error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
             let stop = error.location.line;
@@ -201,9 +201,7 @@ impl<'b> Reducer<'b> {
                 self.thread_started(cx, thread_id, agent_path, metadata_payload.as_ref())
             }
             E::ThreadEnded { thread_id, status } => self.thread_ended(cx, thread_id, *status),
-            E::CodexTurnStarted { codex_turn_id, thread_id } => {
-                self.codex_turn_started(cx, codex_turn_id, thread_id)
-            }
+            E::CodexTurnStarted { codex_turn_id, thread_id } => self.codex_turn_started(cx, codex_turn_id, thread_id),
             E::CodexTurnEnded { codex_turn_id, status } => self.codex_turn_ended(cx, codex_turn_id, *status),
             E::InferenceStarted {
                 inference_call_id,

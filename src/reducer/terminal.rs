@@ -100,9 +100,9 @@ fn text_result(text: String) -> TerminalResult {
 
 fn dispatch_result(response: DispatchResponse) -> TerminalResult {
     match response {
-        DispatchResponse::DirectResponse { response_item } => text_result(
-            text_of(response_item.get("output")).unwrap_or_else(|| json::to_compact_string(&response_item)),
-        ),
+        DispatchResponse::DirectResponse { response_item } => {
+            text_result(text_of(response_item.get("output")).unwrap_or_else(|| json::to_compact_string(&response_item)))
+        }
         DispatchResponse::CodeModeResponse { value } => match CodeModeValue::deserialize(&value) {
             Ok(v) => TerminalResult {
                 exit_code: v.exit_code,
@@ -149,8 +149,10 @@ fn parse_write_stdin_invocation(body: &Value) -> std::result::Result<(String, Te
             invocation.payload.payload_type
         ));
     }
-    let arguments =
-        invocation.payload.arguments.ok_or_else(|| "write_stdin dispatch payload omitted function arguments".to_string())?;
+    let arguments = invocation
+        .payload
+        .arguments
+        .ok_or_else(|| "write_stdin dispatch payload omitted function arguments".to_string())?;
     let arguments: WriteStdinArguments = serde_json::from_str(&arguments)
         .map_err(|err| format!("parse write_stdin dispatch function arguments: {err}"))?;
     let terminal_id = match arguments.session_id {
@@ -289,9 +291,11 @@ impl Reducer<'_> {
             Some((payload, body)) => {
                 let pid = &payload.raw_payload_id;
                 let parsed = match kind {
-                    TerminalOperationKind::ExecCommand => ExecEnd::deserialize(body).map(exec_result).map_err(|err| {
-                        Error::reduce(format!("parse exec terminal response {pid}: {err}")).with_payload(pid)
-                    })?,
+                    TerminalOperationKind::ExecCommand => {
+                        ExecEnd::deserialize(body).map(exec_result).map_err(|err| {
+                            Error::reduce(format!("parse exec terminal response {pid}: {err}")).with_payload(pid)
+                        })?
+                    }
                     TerminalOperationKind::WriteStdin => match ExecEnd::deserialize(body) {
                         Ok(end) => exec_result(end),
                         Err(protocol_error) => match DispatchResponse::deserialize(body) {
@@ -363,7 +367,9 @@ impl Reducer<'_> {
     /// observation mirrors the tool's model-visible items.
     pub(super) fn sync_terminal_observation(&mut self, tool_call_id: &str) {
         let tool = &self.trace.tool_calls[tool_call_id];
-        let Some(operation_id) = &tool.terminal_operation_id else { return };
+        let Some(operation_id) = &tool.terminal_operation_id else {
+            return;
+        };
         if tool.model_visible_call_item_ids.is_empty() && tool.model_visible_output_item_ids.is_empty() {
             return;
         }
@@ -372,7 +378,9 @@ impl Reducer<'_> {
             output_item_ids: tool.model_visible_output_item_ids.clone(),
             source: ModelObservationSource::DirectToolCall,
         };
-        let Some(operation) = self.trace.terminal_operations.get_mut(operation_id) else { return };
+        let Some(operation) = self.trace.terminal_operations.get_mut(operation_id) else {
+            return;
+        };
         match operation.model_observations.iter_mut().find(|o| o.source == ModelObservationSource::DirectToolCall) {
             Some(existing) => *existing = observation,
             None => operation.model_observations.push(observation),
@@ -391,30 +399,49 @@ mod tests {
     #[test]
     fn write_stdin_invocation_parses_session_ids() {
         let invocation = |args: &str| {
-            let mut body = value(r#"{"tool_name":"write_stdin","tool_namespace":null,"payload":{"type":"function","arguments":null}}"#);
+            let mut body = value(
+                r#"{"tool_name":"write_stdin","tool_namespace":null,"payload":{"type":"function","arguments":null}}"#,
+            );
             body["payload"]["arguments"] = Value::String(args.to_string());
             parse_write_stdin_invocation(&body)
         };
         let (id, request) = invocation(r#"{"session_id":"s-7","chars":"q\n","max_output_tokens":500}"#).unwrap();
         assert_eq!(id, "s-7");
-        assert_eq!(request, TerminalRequest::WriteStdin { stdin: "q\n".into(), yield_time_ms: None, max_output_tokens: Some(500) });
+        assert_eq!(
+            request,
+            TerminalRequest::WriteStdin { stdin: "q\n".into(), yield_time_ms: None, max_output_tokens: Some(500) }
+        );
         assert_eq!(invocation(r#"{"session_id":77}"#).unwrap().0, "77");
         assert_eq!(invocation(r#"{"session_id":2.5}"#).unwrap().0, "2.5");
-        for bad in [r#"{"session_id":""}"#, r#"{"session_id":null}"#, r#"{"session_id":true}"#, r#"{"chars":"x"}"#, r#"{"session_id":"s","chars":null}"#, "nope"] {
+        for bad in [
+            r#"{"session_id":""}"#,
+            r#"{"session_id":null}"#,
+            r#"{"session_id":true}"#,
+            r#"{"chars":"x"}"#,
+            r#"{"session_id":"s","chars":null}"#,
+            "nope",
+        ] {
             assert!(invocation(bad).is_err(), "{bad}");
         }
         let other = value(r#"{"tool_name":"exec_command","payload":{"type":"function","arguments":"{}"}}"#);
-        assert_eq!(parse_write_stdin_invocation(&other).unwrap_err(), "dispatch terminal request is for exec_command, not write_stdin");
+        assert_eq!(
+            parse_write_stdin_invocation(&other).unwrap_err(),
+            "dispatch terminal request is for exec_command, not write_stdin"
+        );
     }
 
     #[test]
     fn dispatch_responses_project_to_terminal_results() {
         let result = |text: &str| dispatch_result(DispatchResponse::deserialize(&value(text)).unwrap());
-        let r = result(r#"{"type":"direct_response","response_item":{"type":"function_call_output","call_id":"w1","output":[{"type":"input_text","text":"bye"},{"type":"input_text","text":"done"}]}}"#);
+        let r = result(
+            r#"{"type":"direct_response","response_item":{"type":"function_call_output","call_id":"w1","output":[{"type":"input_text","text":"bye"},{"type":"input_text","text":"done"}]}}"#,
+        );
         assert_eq!((r.stdout.as_str(), r.formatted_output.as_deref()), ("bye\ndone", Some("bye\ndone")));
         let r = result(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#);
         assert_eq!(r.stdout, r#"{"b":1,"output":[]}"#);
-        let r = result(r#"{"type":"code_mode_response","value":{"chunk_id":"k9","exit_code":2,"original_token_count":12,"output":"err\n","wall_time_seconds":0.3}}"#);
+        let r = result(
+            r#"{"type":"code_mode_response","value":{"chunk_id":"k9","exit_code":2,"original_token_count":12,"output":"err\n","wall_time_seconds":0.3}}"#,
+        );
         assert_eq!((r.exit_code, r.original_token_count, r.chunk_id.as_deref()), (Some(2), Some(12), Some("k9")));
         let r = result(r#"{"type":"code_mode_response","value":"plain"}"#);
         assert_eq!((r.stdout.as_str(), r.exit_code), ("plain", None));

@@ -133,7 +133,12 @@ impl Reducer<'_> {
         Ok(())
     }
 
-    pub(super) fn codex_turn_ended(&mut self, cx: EventContext<'_>, turn_id: &str, status: ExecutionStatus) -> Result<()> {
+    pub(super) fn codex_turn_ended(
+        &mut self,
+        cx: EventContext<'_>,
+        turn_id: &str,
+        status: ExecutionStatus,
+    ) -> Result<()> {
         if let (Some(envelope_thread), Some(turn)) = (cx.thread_id, self.trace.codex_turns.get(turn_id)) {
             if turn.thread_id != envelope_thread {
                 return Err(Error::reduce(format!(
@@ -186,7 +191,9 @@ impl Reducer<'_> {
 
     /// Appends ids to the thread's conversation list, each at most once (§7.6).
     pub(super) fn list_in_thread(&mut self, thread_id: &str, item_ids: &[String]) {
-        let Some(thread) = self.trace.threads.get_mut(thread_id) else { return };
+        let Some(thread) = self.trace.threads.get_mut(thread_id) else {
+            return;
+        };
         for id in item_ids {
             if self.listed_items.insert(id.clone()) {
                 thread.conversation_item_ids.push(id.clone());

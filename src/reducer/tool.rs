@@ -131,9 +131,11 @@ impl Reducer<'_> {
     }
 
     pub(super) fn mcp_correlation_assigned(&mut self, tool_call_id: &str, mcp_call_id: &str) -> Result<()> {
-        let tool = self.trace.tool_calls.get_mut(tool_call_id).ok_or_else(|| {
-            Error::reduce(format!("MCP correlation referenced unknown tool call {tool_call_id}"))
-        })?;
+        let tool = self
+            .trace
+            .tool_calls
+            .get_mut(tool_call_id)
+            .ok_or_else(|| Error::reduce(format!("MCP correlation referenced unknown tool call {tool_call_id}")))?;
         if tool.mcp_call_id.is_some() {
             return Err(Error::reduce(format!("duplicate MCP correlation for tool call {tool_call_id}")));
         }
@@ -149,9 +151,11 @@ impl Reducer<'_> {
         tool_call_id: &str,
         payload: &RawPayloadRef,
     ) -> Result<()> {
-        let tool = self.trace.tool_calls.get_mut(tool_call_id).ok_or_else(|| {
-            Error::reduce(format!("tool runtime start referenced unknown call {tool_call_id}"))
-        })?;
+        let tool = self
+            .trace
+            .tool_calls
+            .get_mut(tool_call_id)
+            .ok_or_else(|| Error::reduce(format!("tool runtime start referenced unknown call {tool_call_id}")))?;
         push_unique(&mut tool.raw_runtime_payload_ids, payload.raw_payload_id.clone());
         let kind = tool.kind.clone();
         if kind.is_terminal() {
@@ -174,9 +178,11 @@ impl Reducer<'_> {
         status: ExecutionStatus,
         payload: &RawPayloadRef,
     ) -> Result<()> {
-        let tool = self.trace.tool_calls.get_mut(tool_call_id).ok_or_else(|| {
-            Error::reduce(format!("tool runtime end referenced unknown call {tool_call_id}"))
-        })?;
+        let tool = self
+            .trace
+            .tool_calls
+            .get_mut(tool_call_id)
+            .ok_or_else(|| Error::reduce(format!("tool runtime end referenced unknown call {tool_call_id}")))?;
         push_unique(&mut tool.raw_runtime_payload_ids, payload.raw_payload_id.clone());
         let (kind, operation) = (tool.kind.clone(), tool.terminal_operation_id.clone());
         // Read for every tool kind: sub-agent activity can arrive on any.
