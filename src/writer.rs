@@ -11,11 +11,11 @@
 //! leaving a silent gap, and it never leaves a half-written line or payload
 //! file under a name a reader would trust.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -109,7 +109,10 @@ struct LogState {
 
 impl std::fmt::Debug for TraceWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TraceWriter").field("root", &self.root).field("manifest", &self.manifest).finish_non_exhaustive()
+        f.debug_struct("TraceWriter")
+            .field("root", &self.root)
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,8 +140,9 @@ impl TraceWriter {
         let root = bundle_dir.as_ref().to_path_buf();
         let fail =
             |file: &str, message: String| Error::new(ErrorKind::Write, message).with_bundle(&root).with_file(file);
-        fs::create_dir_all(root.join(PAYLOADS_DIR))
-            .map_err(|err| Error::new(ErrorKind::Write, format!("create bundle directory: {err}")).with_bundle(&root))?;
+        fs::create_dir_all(root.join(PAYLOADS_DIR)).map_err(|err| {
+            Error::new(ErrorKind::Write, format!("create bundle directory: {err}")).with_bundle(&root)
+        })?;
         // Another writer's bundle would get its payload files overwritten
         // (ordinals restart at 1) and its log interleaved.
         if root.join(MANIFEST_FILE).exists() {
@@ -245,6 +249,7 @@ impl TraceWriter {
 
     /// Appends one event with a wall time read by the caller (the Python
     /// binding reads a Python clock while it still holds the GIL).
+    #[cfg(feature = "python")]
     pub(crate) fn append_at(
         &self,
         wall_time_unix_ms: i64,
@@ -352,4 +357,253 @@ fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> std::io::Resul
         let _ = fs::remove_file(temp);
     }
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{ExecutionStatus, RolloutStatus};
+    use serde_json::json;
+
+    /// A fresh, empty directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rollout-trace-writer-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn turn_started(turn: &str) -> RawTraceEventPayload {
+        RawTraceEventPayload::CodexTurnStarted { codex_turn_id: turn.into(), thread_id: "th".into() }
+    }
+
+    fn read(path: &Path) -> String {
+        fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn seq_and_payload_ordinals_count_independently_from_one() {
+        let dir = scratch("numbering");
+        let clock = Arc::new(ScriptedClock::new([999, 1000, 1001, 1002]));
+        let writer = TraceWriter::create_with_clock(&dir, "t1", "r1", "th", clock).unwrap();
+        assert_eq!(
+            read(&dir.join(MANIFEST_FILE)),
+            "{\n  \"schema_version\": 1,\n  \"trace_id\": \"t1\",\n  \"rollout_id\": \"r1\",\n  \"root_thread_id\": \"th\",\n  \"started_at_unix_ms\": 999,\n  \"raw_event_log\": \"trace.jsonl\",\n  \"payloads_dir\": \"payloads\"\n}"
+        );
+
+        let first = writer
+            .append(
+                RawTraceEventPayload::RolloutStarted { trace_id: "t1".into(), root_thread_id: "th".into() },
+                None,
+                None,
+            )
+            .unwrap();
+        let metadata = writer.write_json_payload(RawPayloadKind::SessionMetadata, &json!({"model": "m"})).unwrap();
+        let request = writer.write_json_payload(RawPayloadKind::InferenceRequest, &json!({"input": []})).unwrap();
+        let second = writer
+            .append(
+                RawTraceEventPayload::ThreadStarted {
+                    thread_id: "th".into(),
+                    agent_path: "/root".into(),
+                    metadata_payload: Some(metadata.clone()),
+                },
+                None,
+                None,
+            )
+            .unwrap();
+        let third = writer.append(turn_started("u1"), Some("th"), Some("u1")).unwrap();
+
+        assert_eq!((first.seq, second.seq, third.seq), (1, 2, 3));
+        assert_eq!((first.wall_time_unix_ms, third.wall_time_unix_ms), (1000, 1002));
+        assert_eq!((metadata.raw_payload_id.as_str(), metadata.path.as_str()), ("raw_payload:1", "payloads/1.json"));
+        assert_eq!((request.raw_payload_id.as_str(), request.path.as_str()), ("raw_payload:2", "payloads/2.json"));
+        assert_eq!(read(&dir.join("payloads/1.json")), "{\n  \"model\": \"m\"\n}");
+        assert_eq!(read(&dir.join("payloads/2.json")), "{\n  \"input\": []\n}");
+        assert_eq!(
+            read(&dir.join(EVENT_LOG_FILE)),
+            concat!(
+                r#"{"schema_version":1,"seq":1,"wall_time_unix_ms":1000,"rollout_id":"r1","thread_id":null,"codex_turn_id":null,"payload":{"type":"rollout_started","trace_id":"t1","root_thread_id":"th"}}"#,
+                "\n",
+                r#"{"schema_version":1,"seq":2,"wall_time_unix_ms":1001,"rollout_id":"r1","thread_id":null,"codex_turn_id":null,"payload":{"type":"thread_started","thread_id":"th","agent_path":"/root","metadata_payload":{"raw_payload_id":"raw_payload:1","kind":{"type":"session_metadata"},"path":"payloads/1.json"}}}"#,
+                "\n",
+                r#"{"schema_version":1,"seq":3,"wall_time_unix_ms":1002,"rollout_id":"r1","thread_id":"th","codex_turn_id":"u1","payload":{"type":"codex_turn_started","codex_turn_id":"u1","thread_id":"th"}}"#,
+                "\n",
+            )
+        );
+        // Temporary payload files are all renamed into place.
+        let mut names: Vec<_> = fs::read_dir(dir.join(PAYLOADS_DIR)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["1.json", "2.json"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn payload_keys_keep_serialization_order() {
+        #[derive(Serialize)]
+        struct Response {
+            response_id: &'static str,
+            output_items: Vec<u8>,
+        }
+        let dir = scratch("key-order");
+        let writer = TraceWriter::create(&dir, "t", "r", "th").unwrap();
+        let payload = writer
+            .write_json_payload(
+                RawPayloadKind::InferenceResponse,
+                &Response { response_id: "resp", output_items: vec![] },
+            )
+            .unwrap();
+        assert_eq!(read(&dir.join(payload.path)), "{\n  \"response_id\": \"resp\",\n  \"output_items\": []\n}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_to_write_over_an_existing_bundle() {
+        let dir = scratch("existing");
+        let writer = TraceWriter::create(&dir, "t", "r", "th").unwrap();
+        writer.append(turn_started("u1"), None, None).unwrap();
+        let err = TraceWriter::create(&dir, "t2", "r", "th").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Write);
+        assert!(err.message.contains("already exists"), "{err}");
+        // Without a manifest, the event log still marks the bundle.
+        fs::remove_file(dir.join(MANIFEST_FILE)).unwrap();
+        let err = TraceWriter::create(&dir, "t2", "r", "th").unwrap_err();
+        assert!(err.to_string().contains("trace.jsonl: a bundle already exists"), "{err}");
+        assert_eq!(read(&dir.join(EVENT_LOG_FILE)).lines().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `/dev/full` fails every write with "no space left on device": a real
+    /// I/O error on an open log.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_append_stops_the_writer() {
+        let dir = scratch("failed-append");
+        let healthy = TraceWriter::create(&dir, "t", "r", "th").unwrap();
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let writer = TraceWriter::from_parts(dir.clone(), healthy.manifest().clone(), Arc::new(FixedClock(5)), full);
+        assert!(writer.is_open());
+
+        let err = writer.append(turn_started("u1"), None, None).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Write);
+        assert_eq!(err.location.seq, Some(1));
+        assert_eq!(err.location.file.as_deref(), Some(Path::new(EVENT_LOG_FILE)));
+        assert!(err.message.starts_with("append event seq 1: "), "{err}");
+        assert!(!writer.is_open());
+
+        // Later events would follow a gap: refused, naming the first failure.
+        let err = writer.append(turn_started("u2"), None, None).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Write);
+        assert!(err.message.contains("stopped after an earlier failure (append event seq 1: "), "{err}");
+        let err = writer.write_json_payload(RawPayloadKind::ToolResult, &json!(1)).unwrap_err();
+        assert!(err.message.contains("stopped after an earlier failure"), "{err}");
+        assert_eq!(fs::read_dir(dir.join(PAYLOADS_DIR)).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_payload_write_leaves_no_file_and_keeps_the_log_going() {
+        let dir = scratch("failed-payload");
+        let writer = TraceWriter::create_with_clock(&dir, "t", "r", "th", Arc::new(FixedClock(7))).unwrap();
+        fs::remove_dir(dir.join(PAYLOADS_DIR)).unwrap();
+        let err = writer.write_json_payload(RawPayloadKind::ToolResult, &json!({"ok": true})).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Write);
+        assert_eq!(err.location.file.as_deref(), Some(Path::new(PAYLOADS_DIR)));
+        assert!(err.message.starts_with("write tool_result payload: "), "{err}");
+        // No event names the payload, so the log has no gap: it stays usable.
+        assert!(writer.is_open());
+        let event = writer
+            .append(
+                RawTraceEventPayload::ToolCallEnded {
+                    tool_call_id: "tool-1".into(),
+                    status: ExecutionStatus::Failed,
+                    result_payload: None,
+                },
+                Some("th"),
+                Some("u1"),
+            )
+            .unwrap();
+        assert_eq!(event.seq, 1);
+        fs::create_dir(dir.join(PAYLOADS_DIR)).unwrap();
+        let payload = writer.write_json_payload(RawPayloadKind::ToolResult, &json!(null)).unwrap();
+        // Nothing was renamed into place before, so no ordinal was spent.
+        assert_eq!(payload.raw_payload_id, "raw_payload:1");
+        assert_eq!(read(&dir.join("payloads/1.json")), "null");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_closed_writer_refuses_writes() {
+        let dir = scratch("closed");
+        let writer = TraceWriter::create(&dir, "t", "r", "th").unwrap();
+        writer.append(RawTraceEventPayload::RolloutEnded { status: RolloutStatus::Completed }, None, None).unwrap();
+        writer.close();
+        writer.close();
+        assert!(!writer.is_open());
+        let err = writer.append(turn_started("u1"), None, None).unwrap_err();
+        assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Write, "writer is closed"));
+        assert!(writer.write_json_payload(RawPayloadKind::ToolResult, &json!(1)).is_err());
+        assert_eq!(read(&dir.join(EVENT_LOG_FILE)).lines().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_appends_keep_seq_in_line_order() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<TraceWriter>();
+
+        let dir = scratch("concurrent");
+        let writer = Arc::new(TraceWriter::create(&dir, "t", "r", "th").unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let writer = Arc::clone(&writer);
+                std::thread::spawn(move || {
+                    for n in 0..25 {
+                        let body = json!({"thread": thread, "n": n});
+                        let payload = writer.write_json_payload(RawPayloadKind::ToolResult, &body).unwrap();
+                        writer
+                            .append(
+                                RawTraceEventPayload::ToolCallEnded {
+                                    tool_call_id: format!("tool-{thread}-{n}"),
+                                    status: ExecutionStatus::Completed,
+                                    result_payload: Some(payload),
+                                },
+                                None,
+                                None,
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+
+        let log = read(&dir.join(EVENT_LOG_FILE));
+        let events: Vec<RawTraceEvent> = log.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<u64>>());
+        let mut ordinals = Vec::new();
+        for event in &events {
+            let RawTraceEventPayload::ToolCallEnded { tool_call_id, result_payload: Some(payload), .. } =
+                &event.payload
+            else {
+                panic!("unexpected event {event:?}");
+            };
+            let body: serde_json::Value = serde_json::from_str(&read(&dir.join(&payload.path))).unwrap();
+            assert_eq!(format!("tool-{}-{}", body["thread"], body["n"]), *tool_call_id);
+            ordinals.push(payload.raw_payload_id.trim_start_matches("raw_payload:").parse::<u64>().unwrap());
+        }
+        ordinals.sort_unstable();
+        assert_eq!(ordinals, (1..=200).collect::<Vec<u64>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn clocks() {
+        let scripted = ScriptedClock::new([5, -3]);
+        assert_eq!([scripted.now_unix_ms(), scripted.now_unix_ms(), scripted.now_unix_ms()], [5, -3, -3]);
+        assert_eq!(ScriptedClock::new([]).now_unix_ms(), 0);
+        assert_eq!(FixedClock(42).now_unix_ms(), 42);
+        // Any time after this code was written.
+        assert!(SystemClock.now_unix_ms() > 1_700_000_000_000);
+    }
 }

@@ -58,10 +58,13 @@ impl PyTraceWriter {
         let writer = match &clock {
             Some(clock) => {
                 if !clock.is_callable() {
-                    return Err(usage(py, format!(
-                        "clock must be a callable returning milliseconds (int) or None, got {}",
-                        type_name(clock)
-                    )));
+                    return Err(usage(
+                        py,
+                        format!(
+                            "clock must be a callable returning milliseconds (int) or None, got {}",
+                            type_name(clock)
+                        ),
+                    ));
                 }
                 let started_at = read_clock(py, clock)?;
                 py.detach(|| {
@@ -283,9 +286,8 @@ impl Serialize for PyJson<'_, '_> {
         if let Ok(text) = value.cast::<PyString>() {
             return serializer.serialize_str(text.to_str().map_err(S::Error::custom)?);
         }
-        let is_container = value.is_instance_of::<PyDict>()
-            || value.is_instance_of::<PyList>()
-            || value.is_instance_of::<PyTuple>();
+        let is_container =
+            value.is_instance_of::<PyDict>() || value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>();
         if is_container && self.depth >= MAX_NESTING {
             return Err(S::Error::custom(format!(
                 "nested deeper than {MAX_NESTING} levels (or a container contains itself)"
