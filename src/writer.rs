@@ -164,9 +164,15 @@ impl TraceWriter {
                 fail(EVENT_LOG_FILE, format!("create trace event log: {err}"))
             }
         })?;
-        let temp = root.join(PAYLOADS_DIR).join(".manifest.json.partial");
-        write_then_rename(&temp, &root.join(MANIFEST_FILE), json::to_pretty_string(&manifest).as_bytes())
-            .map_err(|err| fail(MANIFEST_FILE, format!("write manifest: {err}")))?;
+        let temp = root.join(".manifest.json.partial");
+        if let Err(err) =
+            write_then_rename(&temp, &root.join(MANIFEST_FILE), json::to_pretty_string(&manifest).as_bytes())
+        {
+            // The empty log is ours; leave the directory as it was for a retry.
+            drop(log);
+            let _ = fs::remove_file(root.join(EVENT_LOG_FILE));
+            return Err(fail(MANIFEST_FILE, format!("write manifest: {err}")));
+        }
         Ok(Self::from_parts(root, manifest, clock, log))
     }
 
@@ -204,14 +210,14 @@ impl TraceWriter {
     /// hold up other threads, and a crash never leaves a partial file under a
     /// final name.
     pub(crate) fn write_payload_text(&self, kind: RawPayloadKind, text: &[u8]) -> Result<RawPayloadRef> {
-        self.lock()?.check_writable(self)?;
+        drop(self.writable_state()?);
         let temp_name = format!(".partial-{}.json", self.next_temp.fetch_add(1, Ordering::Relaxed));
         let temp = self.root.join(PAYLOADS_DIR).join(temp_name);
         if let Err(err) = write_file(&temp, text) {
             let _ = fs::remove_file(&temp);
             return Err(self.error(PAYLOADS_DIR, format!("write {} payload: {err}", kind.as_str())));
         }
-        let mut state = match self.lock().and_then(|state| state.check_writable(self).map(|()| state)) {
+        let mut state = match self.writable_state() {
             Ok(state) => state,
             Err(err) => {
                 let _ = fs::remove_file(&temp);
@@ -268,10 +274,9 @@ impl TraceWriter {
         codex_turn_id: Option<&str>,
     ) -> Result<RawTraceEvent> {
         let mut guard = self.lock()?;
-        guard.check_writable(self)?;
         let state = &mut *guard;
         let Some(log) = state.log.as_mut() else {
-            return Err(self.error(EVENT_LOG_FILE, "writer is closed".into()));
+            return Err(state.refusal(self));
         };
         // The number is spent before the write: a failed append still uses it.
         let seq = state.next_seq;
@@ -307,6 +312,15 @@ impl TraceWriter {
         self.state.lock().map(|state| state.log.is_some()).unwrap_or(false)
     }
 
+    /// The state, if the writer still accepts writes.
+    fn writable_state(&self) -> Result<MutexGuard<'_, LogState>> {
+        let state = self.lock()?;
+        match state.log {
+            Some(_) => Ok(state),
+            None => Err(state.refusal(self)),
+        }
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, LogState>> {
         self.state
             .lock()
@@ -319,14 +333,12 @@ impl TraceWriter {
 }
 
 impl LogState {
-    fn check_writable(&self, writer: &TraceWriter) -> Result<()> {
-        if self.log.is_some() {
-            return Ok(());
-        }
-        Err(match &self.failure {
+    /// Why a closed or failed writer refuses to write.
+    fn refusal(&self, writer: &TraceWriter) -> Error {
+        match &self.failure {
             Some(reason) => writer.error(EVENT_LOG_FILE, format!("writer stopped after an earlier failure ({reason})")),
             None => writer.error(EVENT_LOG_FILE, "writer is closed".into()),
-        })
+        }
     }
 }
 

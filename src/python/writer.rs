@@ -44,7 +44,10 @@ impl PyTraceWriter {
     ///
     /// ``clock``, if given, is called with no arguments for every timestamp
     /// (the manifest's ``started_at_unix_ms``, then one per event) and must
-    /// return milliseconds since the Unix epoch as an ``int``.
+    /// return milliseconds since the Unix epoch as an ``int``. It is read
+    /// before the event takes its place in the log, so with several threads
+    /// appending, its times need not increase with ``seq`` (the system
+    /// clock, the default, is read in log order).
     #[staticmethod]
     #[pyo3(signature = (bundle_dir, trace_id, rollout_id, root_thread_id, *, clock = None))]
     fn create(
@@ -211,7 +214,7 @@ fn event_payload(py: Python<'_>, payload: &Bound<'_, PyAny>) -> PyResult<RawTrac
         .map_err(|err| usage(py, format!("event payload is not JSON-serializable: {err}")))?;
     let tag = value.get("type").and_then(|tag| tag.as_str()).map(str::to_owned);
     serde_json::from_value(value).map_err(|err| match tag {
-        Some(tag) => usage(py, format!("invalid {tag:?} event payload: {err}")),
+        Some(tag) => usage(py, format!("invalid event payload of type {tag:?}: {err}")),
         None => usage(py, format!("invalid event payload: {err}")),
     })
 }
