@@ -27,6 +27,7 @@ use crate::format::{
     PAYLOADS_DIR, SCHEMA_VERSION,
 };
 use crate::json;
+use crate::output;
 
 /// Source of wall-clock time for the manifest and event envelopes.
 pub trait Clock: Send + Sync {
@@ -164,14 +165,12 @@ impl TraceWriter {
                 fail(EVENT_LOG_FILE, format!("create trace event log: {err}"))
             }
         })?;
-        let temp = root.join(".manifest.json.partial");
-        if let Err(err) =
-            write_then_rename(&temp, &root.join(MANIFEST_FILE), json::to_pretty_string(&manifest).as_bytes())
+        if let Err(err) = output::write_atomic(&root.join(MANIFEST_FILE), json::to_pretty_string(&manifest).as_bytes())
         {
             // The empty log is ours; leave the directory as it was for a retry.
             drop(log);
             let _ = fs::remove_file(root.join(EVENT_LOG_FILE));
-            return Err(fail(MANIFEST_FILE, format!("write manifest: {err}")));
+            return Err(err.with_bundle(&root).with_file(MANIFEST_FILE));
         }
         Ok(Self::from_parts(root, manifest, clock, log))
     }
@@ -358,17 +357,12 @@ fn append_line(log: &mut File, line: &[u8]) -> std::result::Result<(), String> {
     Err(format!("{err}{}", cleanup.unwrap_or_default()))
 }
 
+/// Creates a new file (never reusing a leftover one) holding `bytes`. No
+/// fsync on this hot path, as in the reference; the rename that follows
+/// makes the file visible only once complete.
 fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
     file.write_all(bytes)
-}
-
-fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let written = write_file(temp, bytes).and_then(|()| fs::rename(temp, target));
-    if written.is_err() {
-        let _ = fs::remove_file(temp);
-    }
-    written
 }
 
 #[cfg(test)]
