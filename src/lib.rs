@@ -17,6 +17,7 @@ pub mod output;
 pub mod reducer;
 pub mod summary;
 pub mod validate;
+pub mod writer;
 
 #[cfg(feature = "python")]
 mod python;
@@ -27,3 +28,4 @@ pub use limits::Limits;
 pub use model::RolloutTrace;
 pub use reducer::{replay_bundle, replay_bundle_with, Replay, ReplayOptions};
 pub use validate::{validate, Severity, ValidationReport};
+pub use writer::TraceWriter;

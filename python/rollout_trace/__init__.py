@@ -1,5 +1,5 @@
 """Write, replay and analyse Codex rollout trace bundles."""
 
-from rollout_trace._native import __version__
+from rollout_trace._native import TraceWriter, __version__
 
-__all__ = ["__version__"]
+__all__ = ["TraceWriter", "__version__"]

@@ -1,0 +1,61 @@
+//! Finding the shared conformance cases for integration tests.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::path::{Path, PathBuf};
+
+/// One `conformance/<case>/` directory.
+pub struct Case {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl Case {
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    /// `expected.json`, for cases the reference reduces successfully.
+    pub fn expected_state(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("expected.json")).ok()
+    }
+}
+
+/// The shared directory: `$ROLLOUT_TRACE_SHARED`, else `../shared` beside
+/// the repository. `None` (after a note on stderr) when there is none.
+pub fn shared_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("ROLLOUT_TRACE_SHARED") {
+        let dir = PathBuf::from(dir);
+        // Asked for explicitly, so a wrong path is an error, not a skip.
+        assert!(
+            dir.join("conformance").is_dir(),
+            "ROLLOUT_TRACE_SHARED={} has no conformance/ directory",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if dir.join("conformance").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "note: skipping conformance checks: no {} (set ROLLOUT_TRACE_SHARED to the shared directory)",
+            dir.join("conformance").display()
+        );
+        None
+    }
+}
+
+/// Every case, sorted by name.
+pub fn conformance_cases() -> Option<Vec<Case>> {
+    let root = shared_dir()?.join("conformance");
+    let mut cases: Vec<Case> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.join("bundle").is_dir())
+        .map(|dir| Case { name: dir.file_name().unwrap().to_string_lossy().into_owned(), dir })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(!cases.is_empty(), "no cases in {}", root.display());
+    Some(cases)
+}
