@@ -54,6 +54,8 @@ pub struct ReplayOptions {
 pub struct Replay {
     pub trace: RolloutTrace,
     pub diagnostics: Vec<Error>,
+    /// The bundle replayed, for reading its payloads later.
+    pub bundle: TraceBundle,
 }
 
 impl Replay {
@@ -66,7 +68,7 @@ impl Replay {
 /// schema version is not checked, as in the reference.
 pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Result<Replay> {
     let bundle = TraceBundle::open_unchecked_version(path, options.limits)?;
-    replay_with(&bundle, options.partial)
+    replay_with(bundle, options.partial)
 }
 
 /// Replays an opened bundle strictly.
@@ -75,15 +77,15 @@ pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
 }
 
 /// Replays an opened bundle, leniently if `partial`.
-pub fn replay_with(bundle: &TraceBundle, partial: bool) -> Result<Replay> {
-    match replay_prefix(bundle, None) {
-        Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new() }),
+pub fn replay_with(bundle: TraceBundle, partial: bool) -> Result<Replay> {
+    match replay_prefix(&bundle, None) {
+        Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new(), bundle }),
         Err(error) if partial && error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
             let stop = error.location.line;
-            let trace = replay_prefix(bundle, Some(stop.unwrap_or(u64::MAX)))?;
-            Ok(Replay { trace, diagnostics: vec![error] })
+            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)))?;
+            Ok(Replay { trace, diagnostics: vec![error], bundle })
         }
         Err(error) => Err(error),
     }
