@@ -90,6 +90,12 @@ impl TraceBundle {
         &self.limits
     }
 
+    /// A bundle from a root and manifest known already, without reading
+    /// anything (e.g. when unpickling one in another process).
+    pub fn from_parts(root: PathBuf, manifest: Manifest, limits: Limits) -> Self {
+        TraceBundle { root, manifest, limits }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

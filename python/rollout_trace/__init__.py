@@ -1,5 +1,108 @@
-"""Write, replay and analyse Codex rollout trace bundles."""
+"""Write, replay and analyse Codex rollout trace bundles.
 
-from rollout_trace._native import TraceWriter, __version__
+Reduce a bundle and walk its graph::
 
-__all__ = ["TraceWriter", "__version__"]
+    import rollout_trace
+
+    trace = rollout_trace.replay_bundle("path/to/bundle")
+    for call in trace.tool_calls.values():
+        print(call.kind.type, call.execution.status, call.thread.agent_path)
+
+or read a reduced state back with ``RolloutTrace.load("state.json",
+bundle="path/to/bundle")``. The graph stays in Rust; objects are made only
+when read.
+"""
+
+from rollout_trace._native import (
+    AgentMessageMetadata,
+    AgentOrigin,
+    AgentThread,
+    BundleError,
+    CodeCell,
+    CodexTurn,
+    Compaction,
+    CompactionRequest,
+    ConversationBody,
+    ConversationItem,
+    ConversationPart,
+    EventError,
+    ExecutionWindow,
+    InferenceCall,
+    InteractionEdge,
+    LimitError,
+    PayloadError,
+    ProducerRef,
+    RawEvent,
+    RawEventIterator,
+    RawPayloadRef,
+    ReduceError,
+    RolloutTrace,
+    StateError,
+    TerminalModelObservation,
+    TerminalOperation,
+    TerminalRequest,
+    TerminalResult,
+    TerminalSession,
+    TokenUsage,
+    ToolCall,
+    ToolCallKind,
+    ToolCallRequester,
+    ToolCallSummary,
+    TraceAnchor,
+    TraceBundle,
+    TraceError,
+    TraceMapping,
+    TraceMappingKeys,
+    TraceWriter,
+    UnsafePathError,
+    WriteError,
+    __version__,
+    replay_bundle,
+)
+
+__all__ = [
+    "AgentMessageMetadata",
+    "AgentOrigin",
+    "AgentThread",
+    "BundleError",
+    "CodeCell",
+    "CodexTurn",
+    "Compaction",
+    "CompactionRequest",
+    "ConversationBody",
+    "ConversationItem",
+    "ConversationPart",
+    "EventError",
+    "ExecutionWindow",
+    "InferenceCall",
+    "InteractionEdge",
+    "LimitError",
+    "PayloadError",
+    "ProducerRef",
+    "RawEvent",
+    "RawEventIterator",
+    "RawPayloadRef",
+    "ReduceError",
+    "RolloutTrace",
+    "StateError",
+    "TerminalModelObservation",
+    "TerminalOperation",
+    "TerminalRequest",
+    "TerminalResult",
+    "TerminalSession",
+    "TokenUsage",
+    "ToolCall",
+    "ToolCallKind",
+    "ToolCallRequester",
+    "ToolCallSummary",
+    "TraceAnchor",
+    "TraceBundle",
+    "TraceError",
+    "TraceMapping",
+    "TraceMappingKeys",
+    "TraceWriter",
+    "UnsafePathError",
+    "WriteError",
+    "__version__",
+    "replay_bundle",
+]
