@@ -603,7 +603,7 @@ impl TraceMapping {
     }
 
     /// `mapping[key]`, or `default` when the key is absent.
-    #[pyo3(signature = (key, default = None))]
+    #[pyo3(signature = (key, default = None, /))]
     fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, default: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let found = match key.cast::<PyString>() {
             Ok(text) => self.collection.value(py, &self.trace, text.to_str()?)?,
