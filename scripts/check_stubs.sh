@@ -4,5 +4,5 @@
 # Needs the package installed (`pip install -e .[test]`). Run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m mypy.stubtest rollout_trace._native --allowlist scripts/stubtest_allowlist.txt
-python -m mypy --strict examples/api_tour.py
+python3 -m mypy.stubtest rollout_trace._native --allowlist scripts/stubtest_allowlist.txt
+python3 -m mypy --strict examples/api_tour.py

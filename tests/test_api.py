@@ -721,7 +721,8 @@ def test_missing_payload_file_is_fine_until_loaded(tmp_path: Path) -> None:
     with pytest.raises(PayloadError, match="raw_payload:1") as raised:
         ref.load()
     assert isinstance(raised.value, TraceError)
-    assert raised.value.raw_payload_id == "raw_payload:1" and raised.value.file == "payloads/1.json"
+    assert raised.value.raw_payload_id == "raw_payload:1" and "payloads/1.json" in str(raised.value)
+    assert raised.value.bundle == str(case / "bundle")
 
 
 @needs_shared

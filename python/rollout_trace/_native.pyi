@@ -5,8 +5,9 @@ Checked against the built module by ``scripts/check_stubs.sh`` (mypy stubtest).
 
 import builtins
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "TraceError",
     "TraceMapping",
     "TraceMappingKeys",
+    "TraceWriter",
     "UnsafePathError",
     "WriteError",
     "replay_bundle",
@@ -972,3 +974,42 @@ class TraceAnchor:
     def to_dict(self) -> dict[str, Any]: ...
     def __eq__(self, other: builtins.object, /) -> bool: ...
     def __hash__(self) -> int: ...
+
+# ---------------------------------------------------------------- writer
+
+@final
+class TraceWriter:
+    """Writes one trace bundle: manifest.json, payloads/<n>.json, trace.jsonl.
+
+    Safe to share between threads; a context manager that closes it.
+    """
+
+    @staticmethod
+    def create(
+        bundle_dir: _PathLike,
+        trace_id: str,
+        rollout_id: str,
+        root_thread_id: str,
+        *,
+        clock: Callable[[], int] | None = None,
+    ) -> TraceWriter: ...
+    def write_json_payload(self, kind: str, value: Any) -> dict[str, Any]:
+        """Writes the next payload file; returns its reference as a dict."""
+    def append(
+        self, payload: dict[str, Any], thread_id: str | None = None, codex_turn_id: str | None = None
+    ) -> dict[str, Any]:
+        """Appends one event (a payload dict with "type"); returns it as written."""
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+    def __enter__(self) -> TraceWriter: ...
+    def __exit__(
+        self,
+        _exc_type: type[BaseException] | None = None,
+        _exc_value: BaseException | None = None,
+        _traceback: TracebackType | None = None,
+    ) -> bool: ...

@@ -45,7 +45,12 @@ pub trait Entity: PyClass + Into<PyClassInitializer<Self>> + for<'py> IntoPyObje
     }
 
     /// The views of a list of guaranteed ids, in list order.
-    fn require_all<'py>(py: Python<'py>, trace: &Arc<TraceData>, ids: &[String], holder: &str) -> PyResult<Bound<'py, PyTuple>> {
+    fn require_all<'py>(
+        py: Python<'py>,
+        trace: &Arc<TraceData>,
+        ids: &[String],
+        holder: &str,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let views = ids.iter().map(|id| Self::require(py, trace, id, holder)).collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, views)
     }
@@ -66,12 +71,22 @@ pub trait Entity: PyClass + Into<PyClassInitializer<Self>> + for<'py> IntoPyObje
 }
 
 /// The tuple of shared `RawPayloadRef`s for a list of payload ids.
-fn payload_tuple<'py>(py: Python<'py>, trace: &TraceData, ids: &[String], holder: &str) -> PyResult<Bound<'py, PyTuple>> {
+fn payload_tuple<'py>(
+    py: Python<'py>,
+    trace: &TraceData,
+    ids: &[String],
+    holder: &str,
+) -> PyResult<Bound<'py, PyTuple>> {
     let refs = ids.iter().map(|id| trace.require_payload_ref(py, id, holder)).collect::<PyResult<Vec<_>>>()?;
     PyTuple::new(py, refs)
 }
 
-fn optional_payload(py: Python<'_>, trace: &TraceData, id: Option<&String>, holder: &str) -> PyResult<Option<Py<PyRawPayloadRef>>> {
+fn optional_payload(
+    py: Python<'_>,
+    trace: &TraceData,
+    id: Option<&String>,
+    holder: &str,
+) -> PyResult<Option<Py<PyRawPayloadRef>>> {
     id.map(|id| trace.require_payload_ref(py, id, holder)).transpose()
 }
 

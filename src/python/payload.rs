@@ -167,7 +167,12 @@ impl PyRawPayloadRef {
 
     #[staticmethod]
     #[pyo3(signature = (raw_payload_id, kind, path, bundle))]
-    fn _restore(raw_payload_id: String, kind: &str, path: String, bundle: Option<PyRef<'_, PyTraceBundle>>) -> PyResult<Self> {
+    fn _restore(
+        raw_payload_id: String,
+        kind: &str,
+        path: String,
+        bundle: Option<PyRef<'_, PyTraceBundle>>,
+    ) -> PyResult<Self> {
         let kind = RawPayloadKind::parse(kind)
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("unknown raw payload kind {kind:?}")))?;
         let reference = RawPayloadRef { raw_payload_id, kind, path };

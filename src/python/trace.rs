@@ -55,11 +55,8 @@ impl TraceData {
         // Built outside the lock: making a Python object may run arbitrary
         // Python code (GC), which must not happen while the lock is held.
         let candidate = Py::new(py, PyRawPayloadRef::new(reference.clone(), self.bundle.clone()))?;
-        let chosen = self
-            .lock_payload_refs()
-            .entry(id.to_string())
-            .or_insert_with(|| candidate.clone_ref(py))
-            .clone_ref(py);
+        let chosen =
+            self.lock_payload_refs().entry(id.to_string()).or_insert_with(|| candidate.clone_ref(py)).clone_ref(py);
         drop(candidate);
         Ok(Some(chosen))
     }
@@ -101,9 +98,8 @@ impl PyRolloutTrace {
 
 /// Parses `state.json` text and checks that every map key is its value's id.
 fn parse_state(bytes: &[u8]) -> Result<model::RolloutTrace, Error> {
-    let model = model::RolloutTrace::from_json(bytes).map_err(|err| {
-        Error::new(ErrorKind::State, format!("parse state.json: {err}")).with_line(err.line() as u64)
-    })?;
+    let model = model::RolloutTrace::from_json(bytes)
+        .map_err(|err| Error::new(ErrorKind::State, format!("parse state.json: {err}")).with_line(err.line() as u64))?;
     check_keys(&model).map_err(|message| Error::new(ErrorKind::State, message))?;
     Ok(model)
 }
@@ -152,9 +148,8 @@ fn bundle_argument(py: Python<'_>, bundle: Option<&Bound<'_, PyAny>>) -> PyResul
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let write_error = |message: String| Error::new(ErrorKind::Write, message).with_file(path);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| write_error(format!("cannot write {}: not a file path", path.display())))?;
+    let file_name =
+        path.file_name().ok_or_else(|| write_error(format!("cannot write {}: not a file path", path.display())))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -513,7 +508,10 @@ impl Collection {
     /// The first key after `previous` (or the first key), in key order.
     fn key_after(self, model: &model::RolloutTrace, previous: Option<&str>) -> Option<String> {
         let lower = previous.map_or(RangeBound::Unbounded, RangeBound::Excluded);
-        with_map!(self, model, |map| map.range::<str, _>((lower, RangeBound::Unbounded)).next().map(|(key, _)| key.clone()))
+        with_map!(self, model, |map| map
+            .range::<str, _>((lower, RangeBound::Unbounded))
+            .next()
+            .map(|(key, _)| key.clone()))
     }
 
     fn same_contents(self, a: &model::RolloutTrace, b: &model::RolloutTrace) -> bool {
@@ -535,7 +533,11 @@ impl Collection {
 
     /// The Python object for `key`, which must be in the map.
     fn value<'py>(self, py: Python<'py>, trace: &Arc<TraceData>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        fn entity<'py, E: Entity>(py: Python<'py>, trace: &Arc<TraceData>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        fn entity<'py, E: Entity>(
+            py: Python<'py>,
+            trace: &Arc<TraceData>,
+            key: &str,
+        ) -> PyResult<Option<Bound<'py, PyAny>>> {
             E::lookup(trace, key).map(|view| Bound::new(py, view).map(Bound::into_any)).transpose()
         }
         match self {
@@ -571,7 +573,11 @@ impl TraceMapping {
 }
 
 /// The `collections.abc` view classes, imported once.
-fn abc_class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> PyResult<&'py Bound<'py, PyType>> {
+fn abc_class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
     cell.import(py, "collections.abc", name)
 }
 
@@ -604,7 +610,12 @@ impl TraceMapping {
 
     /// `mapping[key]`, or `default` when the key is absent.
     #[pyo3(signature = (key, default = None, /))]
-    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, default: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let found = match key.cast::<PyString>() {
             Ok(text) => self.collection.value(py, &self.trace, text.to_str()?)?,
             Err(_) => None,

@@ -449,7 +449,11 @@ fn into_object<'py, E: Entity>(py: Python<'py>, view: Option<E>) -> PyResult<Opt
 }
 
 impl ProducerRef {
-    pub fn resolve<'py>(py: Python<'py>, trace: &Arc<TraceData>, producer: &model::ProducerRef) -> PyResult<Option<Bound<'py, PyAny>>> {
+    pub fn resolve<'py>(
+        py: Python<'py>,
+        trace: &Arc<TraceData>,
+        producer: &model::ProducerRef,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         use model::ProducerRef as P;
         match producer {
             P::Inference { inference_call_id } => into_object(py, InferenceCall::lookup(trace, inference_call_id)),
@@ -864,9 +868,15 @@ value_class! {
 }
 
 impl TraceAnchor {
-    pub fn resolve<'py>(py: Python<'py>, trace: &Arc<TraceData>, anchor: &model::TraceAnchor) -> PyResult<Option<Bound<'py, PyAny>>> {
+    pub fn resolve<'py>(
+        py: Python<'py>,
+        trace: &Arc<TraceData>,
+        anchor: &model::TraceAnchor,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         match anchor {
-            model::TraceAnchor::ConversationItem { item_id } => into_object(py, ConversationItem::lookup(trace, item_id)),
+            model::TraceAnchor::ConversationItem { item_id } => {
+                into_object(py, ConversationItem::lookup(trace, item_id))
+            }
             model::TraceAnchor::ToolCall { tool_call_id } => into_object(py, ToolCall::lookup(trace, tool_call_id)),
             model::TraceAnchor::Thread { thread_id } => into_object(py, AgentThread::lookup(trace, thread_id)),
         }
