@@ -1016,6 +1016,46 @@ def test_many_threads_can_read_one_trace() -> None:
     assert all(a is b for result in results for a, b in zip(result[1], loaded))
 
 
+def test_parsing_and_serializing_release_the_gil() -> None:
+    """While one thread parses or serializes a big state in Rust, another
+    thread keeps running Python code."""
+    import time
+
+    text = synthetic_state(20_000)
+
+    def share_of_window_with_progress(work: Any) -> float:
+        stamps: list[float] = []
+        stop = threading.Event()
+
+        def spin() -> None:
+            while not stop.is_set():
+                stamps.append(time.perf_counter())
+
+        spinner = threading.Thread(target=spin)
+        spinner.start()
+        while not stamps:
+            time.sleep(0.001)
+        start = time.perf_counter()
+        work()
+        end = time.perf_counter()
+        stop.set()
+        spinner.join()
+        inside = [stamp for stamp in stamps if start <= stamp <= end]
+        busy = sum(b - a for a, b in zip(inside, inside[1:]) if b - a < 0.002)
+        return busy / (end - start)
+
+    trace = RolloutTrace.from_json(text)
+    for work in (lambda: RolloutTrace.from_json(text), trace.to_json):
+        # Holding the GIL would leave the other thread a few switch
+        # intervals at most; retries absorb a busy machine.
+        shares = []
+        for _ in range(5):
+            shares.append(share_of_window_with_progress(work))
+            if shares[-1] > 0.5:
+                break
+        assert max(shares) > 0.5, shares
+
+
 def test_error_hierarchy() -> None:
     for name in (
         "BundleError",
