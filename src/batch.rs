@@ -19,9 +19,17 @@ pub struct Job {
     pub output: Option<PathBuf>,
 }
 
-/// What one job produced: the replay (kept only when `keep_trace`) or the
-/// error that stopped it.
-pub type JobResult = Result<Option<Replay>>;
+/// What one successful job produced.
+#[derive(Debug)]
+pub struct JobOutcome {
+    /// The replay dropped events (partial mode only).
+    pub partial: bool,
+    /// The replay itself, when the caller asked to keep traces.
+    pub replay: Option<Replay>,
+}
+
+/// A job's outcome, or the error that stopped it.
+pub type JobResult = Result<JobOutcome>;
 
 /// A thread count: `None` means one per core.
 pub fn worker_count(workers: Option<usize>) -> usize {
@@ -42,7 +50,7 @@ pub fn run_job(job: &Job, options: &ReplayOptions, keep_trace: bool) -> JobResul
     if let Some(output) = &job.output {
         crate::output::write_atomic(output, replay.trace.to_json().as_bytes())?;
     }
-    Ok(keep_trace.then_some(replay))
+    Ok(JobOutcome { partial: replay.is_partial(), replay: keep_trace.then_some(replay) })
 }
 
 /// Reduces every bundle; results come back in input order.

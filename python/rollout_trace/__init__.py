@@ -58,7 +58,12 @@ from rollout_trace._native import (
     WriteError,
     __version__,
     replay_bundle,
+    Limits,
+    Problem,
+    ValidationReport,
+    validate,
 )
+from rollout_trace.batch import iter_reduce, reduce_many
 
 __all__ = [
     "AgentMessageMetadata",
@@ -105,4 +110,10 @@ __all__ = [
     "WriteError",
     "__version__",
     "replay_bundle",
+    "Limits",
+    "Problem",
+    "ValidationReport",
+    "validate",
+    "iter_reduce",
+    "reduce_many",
 ]

@@ -55,6 +55,13 @@ __all__ = [
     "UnsafePathError",
     "WriteError",
     "replay_bundle",
+    "Limits",
+    "BatchRun",
+    "Problem",
+    "ValidationReport",
+    "reduce_batch",
+    "find_bundles",
+    "validate",
 ]
 
 __version__: str
@@ -165,8 +172,109 @@ class StateError(TraceError): ...
 
 # ---------------------------------------------------------------- functions
 
-def replay_bundle(path: _PathLike) -> RolloutTrace:
-    """Replays the bundle at ``path`` into its reduced graph."""
+def replay_bundle(path: _PathLike, *, partial: bool = False, limits: Limits | None = None) -> RolloutTrace:
+    """Replays the bundle at ``path`` into its reduced graph.
+
+    With ``partial=True`` a bundle from a crashed or live session (log ending
+    mid-line, an event that cannot be read or reduced) gives the trace of
+    every event before the bad one, ``is_partial`` set and the dropped event
+    in ``diagnostics``; the default is strict, like the reference.
+    """
+
+def reduce_batch(
+    jobs: list[tuple[str, str | None]],
+    *,
+    workers: int | None = None,
+    partial: bool = False,
+    limits: Limits | None = None,
+    keep_traces: bool = True,
+) -> BatchRun:
+    """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
+
+def find_bundles(root: _PathLike) -> list[Path]:
+    """Every bundle directory (holding ``manifest.json``) at or below ``root``, sorted."""
+
+def validate(path: _PathLike, *, limits: Limits | None = None) -> ValidationReport:
+    """Checks a bundle and reports every problem found; writes nothing."""
+
+@final
+class Limits:
+    """Admission limits for untrusted bundles; the defaults suit real long sessions."""
+
+    def __new__(
+        cls,
+        *,
+        max_record_bytes: int | None = None,
+        max_bundle_bytes: int | None = None,
+        max_events: int | None = None,
+        max_payloads: int | None = None,
+        max_json_depth: int | None = None,
+    ) -> Limits: ...
+    @property
+    def max_record_bytes(self) -> int: ...
+    @property
+    def max_bundle_bytes(self) -> int: ...
+    @property
+    def max_events(self) -> int: ...
+    @property
+    def max_payloads(self) -> int: ...
+    @property
+    def max_json_depth(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int]]: ...
+
+@final
+class BatchRun:
+    """Yields ``(index, result, partial)`` as bundles finish; ``result`` is a
+    ``RolloutTrace``, ``None`` (traces not kept) or the ``TraceError``."""
+
+    def __iter__(self) -> BatchRun: ...
+    def __next__(self) -> tuple[int, RolloutTrace | TraceError | None, bool]: ...
+    def __len__(self) -> int: ...
+
+@final
+class Problem:
+    """One problem found by ``validate``."""
+
+    @property
+    def severity(self) -> Literal["error", "warning"]: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def bundle(self) -> str | None: ...
+    @property
+    def file(self) -> str | None: ...
+    @property
+    def line(self) -> int | None: ...
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def raw_payload_id(self) -> str | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class ValidationReport:
+    """Every problem found in one bundle. Warnings are what the reference
+    reducer tolerates; errors make the bundle unreadable or unreducible."""
+
+    @property
+    def bundle(self) -> str: ...
+    @property
+    def events(self) -> int: ...
+    @property
+    def payloads(self) -> int: ...
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
+    @property
+    def errors(self) -> tuple[Problem, ...]: ...
+    @property
+    def warnings(self) -> tuple[Problem, ...]: ...
+    def is_valid(self, strict: bool = False) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def __bool__(self) -> bool: ...
 
 # ---------------------------------------------------------------- bundle
 
@@ -175,7 +283,7 @@ class TraceBundle:
     """An opened trace bundle: its directory and checked manifest."""
 
     @staticmethod
-    def open(path: _PathLike) -> TraceBundle: ...
+    def open(path: _PathLike, *, limits: Limits | None = None) -> TraceBundle: ...
     @property
     def path(self) -> Path: ...
     @property
@@ -195,7 +303,7 @@ class TraceBundle:
     def manifest_dict(self) -> dict[str, Any]: ...
     def events(self) -> RawEventIterator:
         """The raw events of ``trace.jsonl`` in file order, read lazily."""
-    def reduce(self) -> RolloutTrace: ...
+    def reduce(self, *, partial: bool = False) -> RolloutTrace: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -280,6 +388,14 @@ class RolloutTrace:
     @staticmethod
     def from_json(text: str | bytes | bytearray, bundle: TraceBundle | _PathLike | None = None) -> RolloutTrace: ...
     def to_json(self) -> str: ...
+    @property
+    def diagnostics(self) -> tuple[TraceError, ...]:
+        """What a partial replay dropped (each error has ``kind``, ``file``, ``line``, ``seq``, ``message``)."""
+    @property
+    def is_partial(self) -> bool: ...
+    def summary(self) -> dict[str, Any]:
+        """Status, duration, threads, turns, models and tokens, tools, terminal commands, compactions, edges."""
+    def summary_text(self, width: int = 80) -> str: ...
     def save(self, path: _PathLike) -> None: ...
     def to_dict(self) -> dict[str, Any]: ...
     @property

@@ -41,9 +41,12 @@ impl PyTraceBundle {
 impl PyTraceBundle {
     /// Opens the bundle directory at `path` and checks its manifest
     /// (present, well-formed, schema version 1). Raises `BundleError`.
+    /// `limits` bound what later reads of this bundle accept.
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let bundle = py.detach(|| TraceBundle::open(&path)).map_err(py_err(py))?;
+    #[pyo3(signature = (path, *, limits=None))]
+    fn open(py: Python<'_>, path: PathBuf, limits: Option<super::batch::PyLimits>) -> PyResult<Self> {
+        let limits = super::batch::limits_or_default(limits.as_ref());
+        let bundle = py.detach(|| TraceBundle::open_with_limits(&path, limits)).map_err(py_err(py))?;
         Ok(PyTraceBundle { inner: Arc::new(bundle) })
     }
 
@@ -101,10 +104,13 @@ impl PyTraceBundle {
         Ok(RawEventIterator { bundle: self.inner.clone(), reader: Mutex::new(reader) })
     }
 
-    /// Replays the bundle into its reduced graph (GIL released).
-    fn reduce(&self, py: Python<'_>) -> PyResult<PyRolloutTrace> {
-        let model = py.detach(|| crate::reducer::replay(&self.inner)).map_err(py_err(py))?;
-        Ok(PyRolloutTrace::new(model, Some(self.inner.clone())))
+    /// Replays the bundle into its reduced graph (GIL released); see
+    /// `replay_bundle` for `partial`.
+    #[pyo3(signature = (*, partial=false))]
+    fn reduce(&self, py: Python<'_>, partial: bool) -> PyResult<PyRolloutTrace> {
+        let bundle = (*self.inner).clone();
+        let replay = py.detach(|| crate::reducer::replay_with(bundle, partial)).map_err(py_err(py))?;
+        Ok(PyRolloutTrace::from_replay(replay))
     }
 
     fn __eq__(&self, other: &Self) -> bool {

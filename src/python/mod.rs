@@ -9,6 +9,7 @@
 
 use pyo3::prelude::*;
 
+mod batch;
 mod bundle;
 mod convert;
 mod entities;
@@ -30,5 +31,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bundle::PyRawEvent>()?;
     m.add_class::<payload::PyRawPayloadRef>()?;
     writer::register(m)?;
+    batch::register(m)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use super::entities::{
     AgentThread, CodeCell, CodexTurn, Compaction, CompactionRequest, ConversationItem, Entity, InferenceCall,
     InteractionEdge, TerminalOperation, TerminalSession, ToolCall,
 };
-use super::errors::py_err;
+use super::errors::{py_err, to_py_err};
 use super::payload::PyRawPayloadRef;
 use crate::bundle::TraceBundle;
 use crate::error::{Error, ErrorKind};
@@ -36,11 +36,19 @@ pub struct TraceData {
     payload_refs: Mutex<HashMap<String, Py<PyRawPayloadRef>>>,
     /// Hashing walks the whole graph; do it once.
     hash: OnceLock<u64>,
+    /// What a partial replay dropped; empty for a complete one.
+    diagnostics: Vec<Error>,
 }
 
 impl TraceData {
-    fn new(model: model::RolloutTrace, bundle: Option<Arc<TraceBundle>>) -> Arc<Self> {
-        Arc::new(TraceData { model, bundle, payload_refs: Mutex::new(HashMap::new()), hash: OnceLock::new() })
+    fn new(model: model::RolloutTrace, bundle: Option<Arc<TraceBundle>>, diagnostics: Vec<Error>) -> Arc<Self> {
+        Arc::new(TraceData {
+            model,
+            bundle,
+            payload_refs: Mutex::new(HashMap::new()),
+            hash: OnceLock::new(),
+            diagnostics,
+        })
     }
 
     /// The shared `RawPayloadRef` object for a payload id, `None` if the
@@ -88,7 +96,12 @@ pub struct PyRolloutTrace {
 
 impl PyRolloutTrace {
     pub fn new(model: model::RolloutTrace, bundle: Option<Arc<TraceBundle>>) -> Self {
-        PyRolloutTrace { data: TraceData::new(model, bundle) }
+        PyRolloutTrace { data: TraceData::new(model, bundle, Vec::new()) }
+    }
+
+    /// The result of a replay, partial or not, with its bundle attached.
+    pub fn from_replay(replay: crate::reducer::Replay) -> Self {
+        PyRolloutTrace { data: TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics) }
     }
 
     fn mapping(&self, collection: Collection) -> TraceMapping {
@@ -220,6 +233,35 @@ impl PyRolloutTrace {
     /// same directory, then rename). Raises `WriteError`.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         py.detach(|| write_atomically(&path, self.data.model.to_json().as_bytes())).map_err(py_err(py))
+    }
+
+    /// What a partial replay dropped, as the `TraceError`s it would have
+    /// raised (with `kind`, `file`, `line`, `seq`, `message`); empty when the
+    /// whole bundle replayed.
+    #[getter]
+    fn diagnostics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let errors = self.data.diagnostics.iter().map(|error| to_py_err(py, error.clone()).into_value(py));
+        PyTuple::new(py, errors)
+    }
+
+    /// True when this trace comes from a partial replay that dropped events.
+    #[getter]
+    fn is_partial(&self) -> bool {
+        !self.data.diagnostics.is_empty()
+    }
+
+    /// What a person asks first: status, duration, threads, turns, models
+    /// and token totals, tool calls by kind, terminal commands, compactions
+    /// and edges, as plain data.
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let summary = py.detach(|| crate::summary::Summary::of(&self.data.model));
+        to_plain(py, &summary)
+    }
+
+    /// `summary()` as text, each line at most `width` characters.
+    #[pyo3(signature = (width=80))]
+    fn summary_text(&self, py: Python<'_>, width: usize) -> String {
+        py.detach(|| crate::summary::Summary::of(&self.data.model).render(width))
     }
 
     /// The whole trace as plain Python data (as `json.loads(to_json())`).
@@ -382,12 +424,20 @@ impl PyRolloutTrace {
 
 /// Replays the bundle at `path` into its reduced graph (GIL released).
 /// Raises a `TraceError` subclass naming the bundle, file, line and `seq`.
+/// With `partial=True`, a bundle whose log ends mid-line or holds an event
+/// that cannot be read or reduced gives the trace of every event before it,
+/// with `is_partial` set and the dropped event in `diagnostics`.
 #[pyfunction]
-pub fn replay_bundle(py: Python<'_>, path: PathBuf) -> PyResult<PyRolloutTrace> {
-    let replay = py
-        .detach(|| crate::reducer::replay_bundle_with(&path, &crate::reducer::ReplayOptions::default()))
-        .map_err(py_err(py))?;
-    Ok(PyRolloutTrace::new(replay.trace, Some(Arc::new(replay.bundle))))
+#[pyo3(signature = (path, *, partial=false, limits=None))]
+pub fn replay_bundle(
+    py: Python<'_>,
+    path: PathBuf,
+    partial: bool,
+    limits: Option<super::batch::PyLimits>,
+) -> PyResult<PyRolloutTrace> {
+    let options = crate::reducer::ReplayOptions { limits: super::batch::limits_or_default(limits.as_ref()), partial };
+    let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
+    Ok(PyRolloutTrace::from_replay(replay))
 }
 
 /// The twelve maps of a trace, by their `state.json` names.

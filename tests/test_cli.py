@@ -1,0 +1,203 @@
+"""The command line and batch reduction: outputs, exit codes, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rollout_trace
+from rollout_trace import RolloutTrace, TraceError
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("ROLLOUT_TRACE_SHARED", REPO.parent / "shared"))
+CASES = SHARED / "conformance"
+needs_shared = pytest.mark.skipif(not CASES.is_dir(), reason="../shared/conformance is absent")
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rollout_trace.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def ok_cases() -> list[Path]:
+    return sorted(p for p in CASES.iterdir() if (p / "expected.json").exists())
+
+
+def error_cases() -> list[Path]:
+    return sorted(p for p in CASES.iterdir() if (p / "expected_error.txt").exists())
+
+
+@pytest.fixture()
+def good_bundle(tmp_path: Path) -> Path:
+    case = ok_cases()[0]
+    target = tmp_path / "good"
+    shutil.copytree(case / "bundle", target)
+    return target
+
+
+@needs_shared
+def test_reduce_writes_the_reference_bytes_for_every_ok_case(tmp_path: Path) -> None:
+    for case in ok_cases():
+        out = tmp_path / f"{case.name}.json"
+        result = cli("reduce", str(case / "bundle"), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(out)
+        assert out.read_bytes() == (case / "expected.json").read_bytes(), case.name
+
+
+@needs_shared
+def test_reduce_fails_with_the_reference_message_and_keeps_old_output(tmp_path: Path) -> None:
+    for case in error_cases():
+        out = tmp_path / "state.json"
+        out.write_text("previous")
+        result = cli("reduce", str(case / "bundle"), "-o", str(out))
+        assert result.returncode == 1
+        assert (case / "expected_error.txt").read_text().strip() in result.stderr
+        assert out.read_text() == "previous", "a failed reduce must leave the old output untouched"
+        assert list(tmp_path.iterdir()) == [out], "no temporary file is left behind"
+
+
+@needs_shared
+def test_default_output_is_bundle_state_json(good_bundle: Path) -> None:
+    result = cli("reduce", str(good_bundle))
+    assert result.returncode == 0, result.stderr
+    assert (good_bundle / "state.json").exists()
+
+
+@needs_shared
+def test_a_failed_bundle_never_stops_the_batch(tmp_path: Path) -> None:
+    bundles = [case / "bundle" for case in ok_cases()[:5] + error_cases()[:2] + ok_cases()[5:8]]
+    out = tmp_path / "out"
+    result = cli("reduce", *map(str, bundles), "-o", str(out), "-j", "2")
+    assert result.returncode == 1
+    assert "8 of 10 bundles reduced, 2 failed" in result.stderr
+    for bundle in bundles:
+        state = out / bundle.parent.name / "bundle" / "state.json"
+        expected = bundle.parent / "expected.json"
+        if expected.exists():
+            assert state.read_bytes() == expected.read_bytes()
+        else:
+            assert not state.exists()
+    # No progress bar when stderr is not a terminal.
+    assert "\r" not in result.stderr
+
+
+@needs_shared
+def test_recursive_finds_every_bundle(tmp_path: Path) -> None:
+    result = cli("reduce", "--recursive", str(CASES), "-o", str(tmp_path), "-q")
+    assert result.returncode == 1  # the error cases fail
+    assert f"{len(ok_cases())} of {len(ok_cases()) + len(error_cases())} bundles reduced" in result.stderr
+    assert len(list(tmp_path.rglob("state.json"))) == len(ok_cases())
+
+
+@needs_shared
+def test_progress_bar_draws_on_a_terminal(tmp_path: Path) -> None:
+    bundles = [str(case / "bundle") for case in ok_cases()[:4]]
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "rollout_trace.cli", "reduce", *bundles, "-o", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=120,
+        )
+        os.close(secondary)
+        secondary = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if secondary != -1:
+            os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0
+    assert b"\r[" in drawn and b"4/4 reduced, 0 failed" in drawn
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert cli("reduce").returncode == 2
+    assert cli("frobnicate").returncode == 2
+    assert cli("reduce", "--recursive", str(tmp_path)).returncode == 2  # no bundle below
+    for command in ("reduce", "summary", "validate"):
+        help_text = cli(command, "--help")
+        assert help_text.returncode == 0 and "usage:" in help_text.stdout
+
+
+def test_missing_bundle_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+    result = cli("reduce", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_shared
+def test_summary_text_and_json(good_bundle: Path) -> None:
+    text = cli("summary", str(good_bundle), "--width", "80")
+    assert text.returncode == 0, text.stderr
+    assert all(len(line) <= 80 for line in text.stdout.splitlines())
+    assert text.stdout.startswith("rollout ")
+    data = json.loads(cli("summary", str(good_bundle), "--json").stdout)
+    trace = rollout_trace.replay_bundle(good_bundle)
+    assert data["trace_id"] == trace.trace_id
+    assert len(data["threads"]) == len(trace.threads)
+    assert data["inference_calls"]["total"] == len(trace.inference_calls)
+    assert data == trace.summary()
+
+
+@needs_shared
+def test_validate_reports_and_exit_codes(good_bundle: Path, tmp_path: Path) -> None:
+    assert cli("validate", str(good_bundle)).returncode == 0
+    broken = tmp_path / "broken"
+    shutil.copytree(good_bundle, broken)
+    lines = (broken / "trace.jsonl").read_text().splitlines(keepends=True)
+    (broken / "trace.jsonl").write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    result = cli("validate", str(broken), "--json")
+    assert result.returncode == 1
+    [report] = json.loads(result.stdout)
+    assert not report["valid"]
+    assert any(p["line"] == len(lines) and p["severity"] == "error" for p in report["problems"])
+    assert list(broken.iterdir()) == list(broken.iterdir())  # nothing written
+    assert not (broken / "state.json").exists()
+
+
+@needs_shared
+def test_reduce_many_keeps_input_order_and_returns_errors() -> None:
+    paths = [case / "bundle" for case in ok_cases()[:3] + error_cases()[:1] + ok_cases()[3:5]]
+    results = rollout_trace.reduce_many(paths, workers=2)
+    assert len(results) == len(paths)
+    for path, result in zip(paths, results):
+        if (path.parent / "expected.json").exists():
+            assert isinstance(result, RolloutTrace)
+            assert result.to_json().encode() == (path.parent / "expected.json").read_bytes()
+        else:
+            assert isinstance(result, TraceError)
+            assert result.bundle == str(path)
+    streamed = dict(rollout_trace.iter_reduce(paths, workers=2))
+    assert set(streamed) == set(paths)
+    assert all(streamed[p] == r or isinstance(r, TraceError) for p, r in zip(paths, results))
+
+
+@needs_shared
+def test_partial_cli_keeps_the_prefix(good_bundle: Path, tmp_path: Path) -> None:
+    text = (good_bundle / "trace.jsonl").read_text()
+    (good_bundle / "trace.jsonl").write_text(text + '{"schema_version":1,"seq":99')
+    assert cli("reduce", str(good_bundle), "-o", str(tmp_path / "s.json")).returncode == 1
+    partial = cli("reduce", str(good_bundle), "-o", str(tmp_path / "s.json"), "--partial")
+    assert partial.returncode == 0, partial.stderr
+    assert "partial replay" in partial.stderr
+    trace = rollout_trace.replay_bundle(good_bundle, partial=True)
+    assert trace.is_partial and trace.diagnostics[0].line == len(text.splitlines()) + 1
+    assert (tmp_path / "s.json").read_text() == trace.to_json()
