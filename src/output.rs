@@ -1,35 +1,41 @@
 //! Writing output files so that a reader never sees a half-written one.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
 /// it over `path`: the old content stays until the new one is complete.
+/// Temporary names are unique per process and call, so concurrent writers
+/// never share one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_error =
-        |what: &str, err: std::io::Error| Error::new(ErrorKind::Write, format!("{what} {}: {err}", path.display()));
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let write_error = |message: String| Error::new(ErrorKind::Write, message).with_file(path);
+    let file_name =
+        path.file_name().ok_or_else(|| write_error(format!("cannot write {}: not a file path", path.display())))?;
     let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::new(ErrorKind::Usage, format!("output path {} does not name a file", path.display())))?;
-    let temp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let temp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| {
-        let mut file = File::create(&temp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();
-    if let Err(err) = result {
+    result.map_err(|err| {
         let _ = std::fs::remove_file(&temp);
-        return Err(write_error("write", err));
-    }
-    Ok(())
+        write_error(format!("write {}: {err}", path.display()))
+    })
 }
 
 #[cfg(test)]

@@ -3,11 +3,8 @@
 //! each of its maps.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::ops::Bound as RangeBound;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::exceptions::{PyKeyError, PyTypeError};
@@ -156,35 +153,6 @@ fn bundle_argument(py: Python<'_>, bundle: Option<&Bound<'_, PyAny>>) -> PyResul
     Ok(Some(Arc::new(opened)))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so readers see the old file or the whole new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let write_error = |message: String| Error::new(ErrorKind::Write, message).with_file(path);
-    let file_name =
-        path.file_name().ok_or_else(|| write_error(format!("cannot write {}: not a file path", path.display())))?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let temp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    result.map_err(|err| {
-        let _ = std::fs::remove_file(&temp);
-        write_error(format!("write {}: {err}", path.display()))
-    })
-}
-
 #[pymethods]
 impl PyRolloutTrace {
     /// Reads a `state.json` file. Give `bundle` (a `TraceBundle` or its
@@ -232,7 +200,7 @@ impl PyRolloutTrace {
     /// Writes `state.json` text to `path` atomically (temporary file in the
     /// same directory, then rename). Raises `WriteError`.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| write_atomically(&path, self.data.model.to_json().as_bytes())).map_err(py_err(py))
+        py.detach(|| crate::output::write_atomic(&path, self.data.model.to_json().as_bytes())).map_err(py_err(py))
     }
 
     /// What a partial replay dropped, as the `TraceError`s it would have
