@@ -42,7 +42,7 @@ import shlex
 import sys
 import uuid
 from pathlib import Path
-from typing import Callable, Generator, Iterator, Optional, Union
+from typing import Any, Callable, Generator, Iterator, Optional, Union
 
 from rollout_trace import TraceWriter
 
@@ -56,15 +56,17 @@ CONTEXT_WINDOW = 272_000
 # Remote compaction keeps at most this many of the user's own messages.
 KEPT_USER_MESSAGES = 8
 
-JsonValue = Union[dict, list, str, int, float, bool, None]
-Item = dict  # one Responses API model item
-# What an agent's step yields to the scheduler: None to let others run, or
-# a predicate that must hold before this agent runs again.
+Json = Any  # a JSON value: dicts, lists, str, int, float, bool, None
+Obj = dict[str, Any]  # a JSON object
+Item = Obj  # one Responses API model item
+# What an agent yields to the scheduler: None to let others run, or a
+# predicate that must hold before the agent runs again.
 Wait = Optional[Callable[[], bool]]
-Steps = Generator[Wait, None, object]
+Steps = Generator[Wait, None, None]  # a turn, or a part of one
+ToolSteps = Generator[Wait, None, Item]  # the rest of a tool call, ending with its output item
 
 
-def compact_json(value: JsonValue) -> str:
+def compact_json(value: Json) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -146,7 +148,7 @@ def custom_tool_call(name: str, text: str, call_id: str) -> Item:
     return {"type": "custom_tool_call", "call_id": call_id, "name": name, "input": text}
 
 
-def custom_tool_call_output(call_id: str, output: JsonValue) -> Item:
+def custom_tool_call_output(call_id: str, output: Json) -> Item:
     return {"type": "custom_tool_call_output", "call_id": call_id, "output": output}
 
 
@@ -191,7 +193,7 @@ INSTRUCTIONS = (
 )
 
 
-def _function_tool(name: str, description: str, properties: dict, required: list) -> dict:
+def _function_tool(name: str, description: str, properties: Obj, required: list[str]) -> Obj:
     parameters = {"type": "object", "properties": properties, "required": required}
     return {"type": "function", "name": name, "description": description, "parameters": parameters}
 
@@ -275,7 +277,7 @@ _RUST_LINES = [
 
 def rust_source(rng: random.Random, size: int) -> str:
     """About ``size`` characters of plausible Rust, numbered like ``nl -ba``."""
-    lines = []
+    lines: list[str] = []
     total = 0
     while total < size:
         a, b = rng.choice(_WORDS), rng.choice(_WORDS)
@@ -299,7 +301,7 @@ def search_hits(rng: random.Random, pattern: str, size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parsed_command(cmd: str) -> list:
+def parsed_command(cmd: str) -> list[Obj]:
     """The runtime's parsed view of a shell command (``parsed_cmd``)."""
     words = shlex.split(cmd)
     if "|" in words:
@@ -313,7 +315,7 @@ def parsed_command(cmd: str) -> list:
     return [{"type": "unknown", "cmd": cmd}]
 
 
-def tool_kind(name: str) -> dict:
+def tool_kind(name: str) -> Obj:
     """The dispatch's tool kind for a tool name (04-producers §9.2)."""
     kinds = {
         "exec_command": "exec_command",
@@ -361,12 +363,12 @@ class Bundle:
         self._next_process_id = 1000 + self.rng.randrange(60000)
         self._compaction_requests = 0
 
-    def payload(self, kind: str, value: JsonValue) -> dict:
+    def payload(self, kind: str, value: Json) -> Obj:
         ref = self.writer.write_json_payload(kind, value)
         self._payload_bytes += os.path.getsize(self.path / ref["path"])
         return ref
 
-    def emit(self, payload: dict, thread_id: Optional[str] = None, turn_id: Optional[str] = None) -> None:
+    def emit(self, payload: Obj, thread_id: Optional[str] = None, turn_id: Optional[str] = None) -> None:
         self.clock.tick()
         self.writer.append(payload, thread_id, turn_id)
 
@@ -393,7 +395,7 @@ class Scheduler:
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._tasks: list = []  # [steps, wait]
+        self._tasks: list[list[Any]] = []  # [steps, wait]
 
     def start(self, steps: Iterator[Wait]) -> None:
         self._tasks.append([steps, None])
@@ -420,7 +422,7 @@ class Tool:
 
     name = ""
 
-    def __init__(self, agent: "Agent", arguments: dict) -> None:
+    def __init__(self, agent: "Agent", arguments: Obj) -> None:
         self.agent = agent
         self.call_id = agent.bundle.ids.call_id()
         self.arguments = compact_json(arguments)
@@ -428,7 +430,7 @@ class Tool:
     def item(self) -> Item:
         return function_call(self.name, self.arguments, self.call_id)
 
-    def invocation(self) -> dict:
+    def invocation(self) -> Obj:
         return {
             "tool_name": self.name,
             "tool_namespace": None,
@@ -440,7 +442,7 @@ class Tool:
             self.call_id, self.call_id, None, {"type": "model"}, self.name, self.arguments, self.invocation()
         )
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         """Runs the rest of the call; returns the output item for the history."""
         raise NotImplementedError
 
@@ -485,7 +487,7 @@ class ExecCommand(Tool):
         self.seconds = seconds
         self.process_id = agent.bundle.process_id()
         self.transcript = output  # everything the process printed
-        self.begin: dict = {}
+        self.begin: Obj = {}
 
     def start(self) -> None:
         super().start()
@@ -531,7 +533,7 @@ class ExecCommand(Tool):
             "tool_call_runtime_ended", self.call_id, end, "completed" if self.exit_code == 0 else "failed"
         )
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         chunk = self.agent.bundle.ids.hex(6)
         if self.keeps_running:
@@ -556,7 +558,7 @@ class WriteStdin(Tool):
         self.output = output
         self.exits = exits
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         self.process.transcript += self.output
         chunk = self.agent.bundle.ids.hex(6)
@@ -598,7 +600,7 @@ class ApplyPatch(Tool):
         }
         self.agent.runtime_event("tool_call_runtime_started", self.call_id, self.begin)
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         stdout = f"Success. Updated the following files:\nM {self.path}\n"
         end = dict(self.begin, stdout=stdout, stderr="", success=True, status="completed")
@@ -652,7 +654,9 @@ class CodeCell(Tool):
 
     name = "exec"
 
-    def __init__(self, agent: "Agent", source: str, first: tuple, second: tuple, partial: str, final: str) -> None:
+    def __init__(
+        self, agent: "Agent", source: str, first: tuple[str, str], second: tuple[str, str], partial: str, final: str
+    ) -> None:
         super().__init__(agent, {})
         agent.code_cells += 1
         self.runtime_cell_id = str(agent.code_cells)
@@ -675,7 +679,7 @@ class CodeCell(Tool):
         self.agent.emit(event)
         self.nested[0].start()  # dispatched before the response that holds the cell completes
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         self.nested[0].finish()
         content = [{"type": "input_text", "text": self.partial}]
@@ -708,7 +712,7 @@ class WaitForCell(Tool):
         super().__init__(agent, {"cell_id": cell.runtime_cell_id, "yield_time_ms": 30000})
         self.cell = cell
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         self.cell.complete()
         return self.result(f"Script completed\n{self.cell.final}")
@@ -738,7 +742,7 @@ class SpawnAgent(Tool):
             }
             self.agent.runtime_event("tool_call_runtime_started", self.call_id, begin)
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         agent, child = self.agent, self.child
         if child.form == "agent_message":
@@ -791,7 +795,7 @@ class MessageAgent(Tool):
         }
         agent.runtime_event("tool_call_runtime_started", self.call_id, self.begin)
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield None
         agent, child = self.agent, self.child
         end = {
@@ -816,7 +820,7 @@ class WaitAgent(Tool):
 
     name = "wait_agent"
 
-    def __init__(self, agent: "Agent", children: list, results: int) -> None:
+    def __init__(self, agent: "Agent", children: list["Child"], results: int) -> None:
         super().__init__(agent, {"targets": [child.agent_path for child in children], "timeout_ms": 600000})
         self.children = children
         self.results = results
@@ -831,7 +835,7 @@ class WaitAgent(Tool):
         }
         agent.runtime_event("tool_call_runtime_started", self.call_id, self.begin)
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         yield lambda: all(child.results >= self.results for child in self.children)
         agent = self.agent
         statuses = {child.thread_id: child.status() for child in self.children}
@@ -862,7 +866,7 @@ class CloseAgent(Tool):
         }
         agent.runtime_event("tool_call_runtime_started", self.call_id, self.begin)
 
-    def finish(self) -> Steps:
+    def finish(self) -> ToolSteps:
         child = self.child
         previous = child.status()
         child.closing = True
@@ -889,7 +893,7 @@ class Agent:
     """One thread of the session: its model history and the events of its
     turns, inference attempts, tools and compactions."""
 
-    def __init__(self, bundle: Bundle, scheduler: Scheduler, thread_id: str, agent_path: str, tools: list) -> None:
+    def __init__(self, bundle: Bundle, scheduler: Scheduler, thread_id: str, agent_path: str, tools: list[Obj]) -> None:
         self.bundle = bundle
         self.scheduler = scheduler
         self.rng = bundle.rng
@@ -899,37 +903,46 @@ class Agent:
         # What every request carries besides the history, for token counts.
         self.context_bytes = len(INSTRUCTIONS) + len(compact_json(tools))
         self.turn_id: Optional[str] = None
-        self.history: list = []
+        self.history: list[Item] = []
         self.history_bytes = 0
-        self.user_messages: list = []  # the user's own prompts, kept by compaction
+        self.user_messages: list[Item] = []  # the user's own prompts, kept by compaction
         self.code_cells = 0
         self.compactions = 0
         self.cached_tokens = 0
         self.last_answer = ""
         # The latest response and the history length it ended at, for an
         # incremental request.
-        self.last_response: Optional[tuple] = None
+        self.last_response: Optional[tuple[str, int]] = None
 
     # -- events ------------------------------------------------------------
 
-    def emit(self, payload: dict) -> None:
+    def emit(self, payload: Obj) -> None:
         """An event with this thread's envelope context."""
         self.bundle.emit(payload, self.thread_id, self.turn_id)
 
-    def protocol(self, event: dict) -> None:
+    def protocol(self, event: Obj) -> None:
         """A wrapped protocol event (no envelope context)."""
         ref = self.bundle.payload("protocol_event", event)
         self.bundle.emit({"type": "protocol_event_observed", "event_type": event["type"], "event_payload": ref})
 
-    def runtime_event(self, event_type: str, call_id: str, value: dict, status: Optional[str] = None) -> None:
+    def runtime_event(self, event_type: str, call_id: str, value: Obj, status: Optional[str] = None) -> None:
         ref = self.bundle.payload("tool_runtime_event", value)
-        event = {"type": event_type, "tool_call_id": call_id}
+        event: Obj = {"type": event_type, "tool_call_id": call_id}
         if status is not None:
             event["status"] = status
         event["runtime_payload"] = ref
         self.emit(event)
 
-    def tool_started(self, call_id, visible_call_id, runtime_tool_id, requester, name, input_text, invocation) -> None:
+    def tool_started(
+        self,
+        call_id: str,
+        visible_call_id: Optional[str],
+        runtime_tool_id: Optional[str],
+        requester: Obj,
+        name: str,
+        input_text: str,
+        invocation: Obj,
+    ) -> None:
         ref = self.bundle.payload("tool_invocation", invocation)
         summary = {"type": "generic", "label": name, "input_preview": preview(input_text), "output_preview": None}
         self.emit(
@@ -945,17 +958,17 @@ class Agent:
             }
         )
 
-    def tool_ended(self, call_id: str, status: str, result: dict) -> None:
+    def tool_ended(self, call_id: str, status: str, result: Obj) -> None:
         ref = self.bundle.payload("tool_result", result)
         self.emit({"type": "tool_call_ended", "tool_call_id": call_id, "status": status, "result_payload": ref})
 
-    def cell_event(self, event_type: str, runtime_cell_id: str, status: str, response: dict) -> None:
+    def cell_event(self, event_type: str, runtime_cell_id: str, status: str, response: Obj) -> None:
         ref = self.bundle.payload("tool_result", response)
         self.emit({"type": event_type, "runtime_cell_id": runtime_cell_id, "status": status, "response_payload": ref})
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start_thread(self, metadata: dict) -> None:
+    def start_thread(self, metadata: Obj) -> None:
         ref = self.bundle.payload("session_metadata", metadata)
         self.bundle.emit(
             {
@@ -981,7 +994,13 @@ class Agent:
             }
         )
 
-    def metadata(self, session_source: JsonValue, task_name=None, nickname=None, role=None) -> dict:
+    def metadata(
+        self,
+        session_source: Json,
+        task_name: Optional[str] = None,
+        nickname: Optional[str] = None,
+        role: Optional[str] = None,
+    ) -> Obj:
         day = "2026/01/05"
         return {
             "thread_id": self.thread_id,
@@ -1047,8 +1066,18 @@ class Agent:
             "phase": phase,
         }
 
-    def request_body(self, incremental: bool) -> dict:
-        options = {
+    def request_body(self, incremental: bool) -> Obj:
+        """The provider request: the whole history (HTTP), or on the websocket
+        only what followed the previous response."""
+        head: Obj
+        if incremental and self.last_response is not None:
+            response_id, sent = self.last_response
+            head = {"type": "response.create", "model": MODEL, "instructions": INSTRUCTIONS}
+            head.update(previous_response_id=response_id, input=self.history[sent:])
+        else:
+            head = {"model": MODEL, "instructions": INSTRUCTIONS, "input": list(self.history)}
+        return {
+            **head,
             "tools": self.tools,
             "tool_choice": "auto",
             "parallel_tool_calls": True,
@@ -1058,22 +1087,8 @@ class Agent:
             "include": ["reasoning.encrypted_content"],
             "prompt_cache_key": self.thread_id,
         }
-        if incremental and self.last_response is not None:
-            response_id, sent = self.last_response
-            body = {
-                "type": "response.create",
-                "model": MODEL,
-                "instructions": INSTRUCTIONS,
-                "previous_response_id": response_id,
-            }
-            body["input"] = self.history[sent:]
-            body.update(options)
-            return body
-        body = {"model": MODEL, "instructions": INSTRUCTIONS, "input": list(self.history)}
-        body.update(options)
-        return body
 
-    def sample(self, outputs: list, *, incremental: bool = False) -> Steps:
+    def sample(self, outputs: list[Union[Item, "Tool"]], *, incremental: bool = False) -> Steps:
         """One inference attempt: the request, tools dispatched while the
         response streams, the completed response, then the tools' ends.
         ``outputs`` holds response items and Tools (standing for their call
@@ -1196,7 +1211,7 @@ class Child(Agent):
     """A helper agent spawned by the root: its own thread in the bundle,
     started by ``spawn_agent`` and driven by messages from the parent."""
 
-    def __init__(self, root: "Root", index: int, spec: dict) -> None:
+    def __init__(self, root: "Root", index: int, spec: dict[str, str]) -> None:
         bundle = root.bundle
         suffix = "" if index < len(HELPERS) else f"_{index}"
         path = f"/root/{spec['task_name']}{suffix}"
@@ -1213,7 +1228,7 @@ class Child(Agent):
         # assistant message; "agent_message" reports a sub-agent activity
         # and delivers `agent_message` items.
         self.form = "agent_message" if index % 2 else "legacy"
-        self.mailbox: list = []
+        self.mailbox: list[Item] = []
         self.triggered = False
         self.closing = False
         self.ended = False
@@ -1224,7 +1239,7 @@ class Child(Agent):
         self.mailbox.append(item)
         self.triggered = self.triggered or trigger
 
-    def status(self) -> JsonValue:
+    def status(self) -> Json:
         if self.ended:
             return "shutdown"
         if self.results == 0 or self.triggered:
@@ -1370,11 +1385,12 @@ HELPERS = [
     },
 ]
 
-EXTRA_TASKS = [
-    ("Explain how {module}.rs turns a line into a {word}.", "{module}", "parse_{word}"),
-    ("Where is the {word} table filled? Show me the relevant part of {module}.rs.", "{module}", "{word}_table"),
-    ("Is `{word}` validated before it reaches {module}.rs? Check the callers.", "{module}", "validate_{word}"),
-    ("Summarize what {module}.rs does with {word} values, briefly.", "{module}", "{word}"),
+# Questions for the exploration turns, each with the identifier to search for.
+EXPLORATIONS = [
+    ("Explain how {module}.rs turns a line into a {word}.", "parse_{word}"),
+    ("Where is the {word} table filled? Show me the relevant part of {module}.rs.", "{word}_table"),
+    ("Is `{word}` validated before it reaches {module}.rs? Check the callers.", "validate_{word}"),
+    ("Summarize what {module}.rs does with {word} values, briefly.", "{word}"),
 ]
 
 
@@ -1385,15 +1401,15 @@ class Root(Agent):
         super().__init__(bundle, scheduler, bundle.root_thread_id, "/root", BASE_TOOLS + AGENT_TOOLS)
         self.children = children
         self.target_bytes = target_bytes
-        self.mailbox: list = []  # deliveries from helpers, seen at the next request
-        self.helpers: list = []
+        self.mailbox: list[Item] = []  # deliveries from helpers, seen at the next request
+        self.helpers: list[Child] = []
         # Bigger bundles compact later and read bigger files; smaller ones
         # keep turns small enough to land near the target.
         scale = target_bytes or 0
         self.compact_at = max(32 * 1024, min(scale // 40, 512 * 1024))
         self.output_size = max(1500, min(scale // 400, 12000))
 
-    def sample(self, outputs: list, *, incremental: bool = False) -> Steps:
+    def sample(self, outputs: list[Union[Item, "Tool"]], *, incremental: bool = False) -> Steps:
         for item in self.mailbox:
             self.record(item)
         self.mailbox.clear()
@@ -1407,14 +1423,14 @@ class Root(Agent):
         yield None
         yield from self.turn_reproduce()
         yield from self.turn_inventory()
-        extra, last_turn = 0, 0
+        last_turn = 0
         # Explore while another turn brings the final size closer to the target.
         while (
             self.target_bytes is not None and bundle.size() + self.tail_estimate() + last_turn // 2 < self.target_bytes
         ):
             before = bundle.size()
-            yield from self.turn_explore(extra)
-            extra, last_turn = extra + 1, bundle.size() - before
+            yield from self.turn_explore()
+            last_turn = bundle.size() - before
         yield from self.turn_fix()
         if self.children:
             yield from self.turn_delegate()
@@ -1514,7 +1530,7 @@ class Root(Agent):
         helpers = [Child(self, index, HELPERS[index % len(HELPERS)]) for index in range(self.children)]
         self.helpers = helpers
         spawns = [SpawnAgent(self, child) for child in helpers]
-        yield from self.sample([self.reasoning("Splitting the investigation")] + spawns)
+        yield from self.sample([self.reasoning("Splitting the investigation"), *spawns])
         yield from self.sample([WaitAgent(self, helpers, 1)], incremental=True)
         first, rest = helpers[0], helpers[1:]
         send = MessageAgent(self, "send_message", first, "Also note which test binaries were affected.")
@@ -1522,7 +1538,7 @@ class Root(Agent):
             self, "followup_task", first, "Summarize the failures by crate, in at most three lines."
         )
         closes = [CloseAgent(self, child) for child in rest]
-        yield from self.sample([self.reasoning("Asking for a per-crate summary"), send, followup] + closes)
+        yield from self.sample([self.reasoning("Asking for a per-crate summary"), send, followup, *closes])
         yield from self.sample([WaitAgent(self, [first], 2)], incremental=True)
         answer = (
             "Helpers found the same separator bug in two more tests (de_DE and fr_FR CI runs); "
@@ -1535,13 +1551,13 @@ class Root(Agent):
         if self.history_bytes > self.compact_at or (force and self.compactions == 0):
             yield from self.compact()
 
-    def turn_explore(self, index: int) -> Steps:
+    def turn_explore(self) -> Steps:
         """An extra turn reading and searching code, to grow the bundle."""
         rng = self.rng
         self.begin_turn()
-        question, module, pattern = rng.choice(EXTRA_TASKS)
+        question, pattern = rng.choice(EXPLORATIONS)
         word, module = rng.choice(_WORDS), rng.choice(_WORDS)
-        self.user(question.format(module=module, word=word) + f" (question {index + 1})")
+        self.user(question.format(module=module, word=word))
         yield from self.compact_if_needed()
         path = f"crates/ledger-core/src/{module}.rs"
         read = ExecCommand(
@@ -1550,7 +1566,7 @@ class Root(Agent):
         yield from self.sample(
             [self.reasoning(f"Reading {module}.rs"), self.say(f"Reading `{path}`.", "commentary"), read]
         )
-        search_for = pattern.format(module=module, word=word)
+        search_for = pattern.format(word=word)
         search = ExecCommand(
             self,
             f"rg -n '{search_for}' crates",
@@ -1582,7 +1598,7 @@ class Root(Agent):
                 patch,
             ]
         )
-        passing = "running 14 tests\n" + "test result: ok. 14 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n"
+        passing = "running 14 tests\ntest result: ok. 14 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n"
         tests = ExecCommand(self, "cargo test -p ledger-core parse_amount", passing, seconds=5.4)
         yield from self.sample([self.reasoning("Rerunning the tests"), tests])
         answer = (
@@ -1598,15 +1614,17 @@ class Root(Agent):
 
 
 def generate(
-    out_dir: Union[str, os.PathLike], *, seed: int = 0, target_mb: Optional[float] = None, children: int = 2
+    out_dir: Union[str, "os.PathLike[str]"], *, seed: int = 0, target_mb: Optional[float] = None, children: int = 2
 ) -> Path:
     """Writes a realistic bundle into ``out_dir`` and returns its path.
 
     ``seed`` fixes every id, time and choice: equal arguments give
     byte-identical bundles. ``target_mb`` adds exploration turns until the
-    bundle is about that many megabytes (10**6 bytes); without it the
-    bundle holds the base story only. ``children`` is the number of helper
-    agents the root spawns.
+    bundle is about that many megabytes (10**6 bytes, usually within 15%);
+    without it, or below the base story's size (about 0.3 MB with two
+    helpers), the bundle holds the base story only. ``children`` is the
+    number of helper agents the root spawns. Raises the writer's
+    ``WriteError`` if ``out_dir`` already holds a bundle.
     """
     if children < 0:
         raise ValueError(f"children must be >= 0, got {children}")
@@ -1623,7 +1641,7 @@ def generate(
     return bundle.path
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rollout_trace.synth", description="Write a deterministic, realistic rollout trace bundle."
     )
