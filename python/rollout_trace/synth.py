@@ -648,8 +648,8 @@ class NestedExec:
 
 
 class CodeCell(Tool):
-    """A model-authored ``exec`` cell. Not a traced tool call: its life is
-    told by ``code_cell_*`` events. The first nested command runs before the
+    """A model-authored ``exec`` cell. It shares the Tool interface but is
+    not a traced tool call: its life is told by ``code_cell_*`` events. The first nested command runs before the
     cell yields; the second runs while the model waits on the cell."""
 
     name = "exec"
