@@ -64,13 +64,16 @@ def shared_dir() -> Path | None:
 
 
 SHARED = shared_dir()
-OK_CASES = sorted(p for p in (SHARED / "conformance").iterdir() if (p / "expected.json").is_file()) if SHARED else []
+# The realistic example bundle (examples/, with its reduced state as a golden
+# file) is walked like the conformance cases, and needs no ../shared.
+REALISTIC_CASE = Path(__file__).resolve().parent / "data" / "realistic"
+OK_CASES = [REALISTIC_CASE] + (
+    sorted(p for p in (SHARED / "conformance").iterdir() if (p / "expected.json").is_file()) if SHARED else []
+)
 needs_shared = pytest.mark.skipif(SHARED is None, reason="conformance cases not found (set ROLLOUT_TRACE_SHARED)")
 
 
 def case_params() -> list[Any]:
-    if not OK_CASES:
-        return [pytest.param(None, marks=needs_shared, id="no-conformance-cases")]
     return [pytest.param(case, id=case.name) for case in OK_CASES]
 
 

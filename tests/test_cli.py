@@ -201,3 +201,26 @@ def test_partial_cli_keeps_the_prefix(good_bundle: Path, tmp_path: Path) -> None
     trace = rollout_trace.replay_bundle(good_bundle, partial=True)
     assert trace.is_partial and trace.diagnostics[0].line == len(text.splitlines()) + 1
     assert (tmp_path / "s.json").read_text() == trace.to_json()
+
+
+def test_realistic_example_reduces_to_its_golden_state(tmp_path: Path) -> None:
+    out = tmp_path / "state.json"
+    result = cli("reduce", str(REPO / "examples" / "realistic-bundle"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (REPO / "tests" / "data" / "realistic" / "expected.json").read_bytes()
+
+
+def test_summary_of_the_realistic_example() -> None:
+    data = json.loads(cli("summary", str(REPO / "examples" / "realistic-bundle"), "--json").stdout)
+    assert data["status"] == "completed"
+    paths = [thread["agent_path"] for thread in data["threads"]]
+    assert paths[0] == "/root" and len(paths) == 3
+    assert all(t["parent_thread_id"] == data["root_thread_id"] for t in data["threads"][1:])
+    assert data["tool_calls"]["exec_command"]["calls"] >= 2
+    assert data["tool_calls"]["exec_command"]["failed"] >= 1
+    assert any(c["kind"] == "write_stdin" for c in data["terminal_commands"])
+    assert any(c["exit_code"] not in (0, None) for c in data["terminal_commands"])
+    assert data["usage"]["input_tokens"] > 0 and data["compactions"] == 1
+    assert data["interaction_edges"]["by_status"]["spawn_agent"] == 2
+    text = cli("summary", str(REPO / "examples" / "realistic-bundle"), "--width", "80").stdout
+    assert "threads (3)" in text and "spawn_agent: 2" in text
