@@ -145,3 +145,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Runs `f`, turning a panic (a bug in this crate) into a `Reduce` error so
+/// that callers, Python included, always get an `Error` and never an abort.
+pub fn catch_panics<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::new(
+            ErrorKind::Reduce,
+            format!("internal error (a bug in rollout-trace, please report it): {detail}"),
+        ))
+    })
+}

@@ -73,11 +73,16 @@ pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Re
 
 /// Replays an opened bundle strictly.
 pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
-    replay_prefix(bundle, None)
+    crate::error::catch_panics(|| replay_prefix(bundle, None)).map_err(|err| err.with_bundle(bundle.root()))
 }
 
 /// Replays an opened bundle, leniently if `partial`.
 pub fn replay_with(bundle: TraceBundle, partial: bool) -> Result<Replay> {
+    let root = bundle.root().to_path_buf();
+    crate::error::catch_panics(|| replay_checked(bundle, partial)).map_err(|err| err.with_bundle(&root))
+}
+
+fn replay_checked(bundle: TraceBundle, partial: bool) -> Result<Replay> {
     match replay_prefix(&bundle, None) {
         Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new(), bundle }),
         Err(error) if partial && error.location.line.is_some() => {
