@@ -149,7 +149,16 @@ impl TraceBundle {
             .with_payload(&payload.raw_payload_id));
         }
         let full = self.root.join(relative);
-        // A symlink inside the bundle may still lead out of it.
+        // A symlink inside the bundle may still lead out of it. Only then is
+        // the (costly) full resolution needed.
+        let mut prefix = self.root.clone();
+        let has_symlink = relative.components().any(|component| {
+            prefix.push(component);
+            std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink())
+        });
+        if !has_symlink {
+            return Ok(full);
+        }
         if let (Ok(real), Ok(real_root)) = (full.canonicalize(), self.root.canonicalize()) {
             if !real.starts_with(&real_root) {
                 return Err(Error::new(
