@@ -4,7 +4,8 @@
 //! * [`bundle`]: reading a bundle;
 //! * [`writer`]: writing a bundle;
 //! * [`model`]: the reduced graph, serialized as `state.json`;
-//! * [`reducer`]: replaying a bundle into that graph.
+//! * [`reducer`]: replaying a bundle into that graph;
+//! * [`provenance`]: where things in that graph came from.
 
 pub mod batch;
 pub mod bundle;
@@ -14,6 +15,7 @@ pub mod json;
 pub mod limits;
 pub mod model;
 pub mod output;
+pub mod provenance;
 pub mod reducer;
 pub mod summary;
 pub mod validate;

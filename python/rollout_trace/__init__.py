@@ -11,6 +11,12 @@ Reduce a bundle and walk its graph::
 or read a reduced state back with ``RolloutTrace.load("state.json",
 bundle="path/to/bundle")``. The graph stays in Rust; objects are made only
 when read.
+
+Provenance is navigation (``tool_call.inference_call``, ``item.origin``,
+``thread.edges``); ``thread.transcript()`` and ``trace.print_tree()`` read a
+rollout as text, ``trace.tables()`` and ``tables_many(paths)`` give
+column-oriented tables, and ``rollout_trace.testing`` has assertion
+helpers for pytest.
 """
 
 from rollout_trace._native import (
@@ -29,6 +35,7 @@ from rollout_trace._native import (
     ExecutionWindow,
     InferenceCall,
     InteractionEdge,
+    ItemOrigin,
     LimitError,
     PayloadError,
     ProducerRef,
@@ -64,6 +71,7 @@ from rollout_trace._native import (
     validate,
 )
 from rollout_trace.batch import iter_reduce, reduce_many
+from rollout_trace.tables import Table, Tables, tables_many
 
 __all__ = [
     "AgentMessageMetadata",
@@ -81,6 +89,7 @@ __all__ = [
     "ExecutionWindow",
     "InferenceCall",
     "InteractionEdge",
+    "ItemOrigin",
     "LimitError",
     "PayloadError",
     "ProducerRef",
@@ -116,4 +125,7 @@ __all__ = [
     "validate",
     "iter_reduce",
     "reduce_many",
+    "Table",
+    "Tables",
+    "tables_many",
 ]

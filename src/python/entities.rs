@@ -13,17 +13,19 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::PyClass;
 
 use super::convert::{enum_name, preview, str_tuple, to_plain, value_hash};
 use super::payload::PyRawPayloadRef;
 use super::trace::{dangling, Collection, TraceData, TraceMapping};
 use super::values::{
-    AgentMessageMetadata, AgentOrigin, ConversationBody, ExecutionWindow, ProducerRef, TerminalModelObservation,
-    TerminalRequest, TerminalResult, TokenUsage, ToolCallKind, ToolCallRequester, ToolCallSummary, TraceAnchor,
+    AgentMessageMetadata, AgentOrigin, ConversationBody, ExecutionWindow, ItemOrigin, ProducerRef,
+    TerminalModelObservation, TerminalRequest, TerminalResult, TokenUsage, ToolCallKind, ToolCallRequester,
+    ToolCallSummary, TraceAnchor,
 };
 use crate::model;
+use crate::provenance;
 
 /// What every entity view shares: where its objects live in the model.
 pub trait Entity: PyClass + Into<PyClassInitializer<Self>> + for<'py> IntoPyObject<'py> + Sized {
@@ -88,6 +90,25 @@ fn optional_payload(
     holder: &str,
 ) -> PyResult<Option<Py<PyRawPayloadRef>>> {
     id.map(|id| trace.require_payload_ref(py, id, holder)).transpose()
+}
+
+/// Calls `<module>.<name>(object, **kwargs)` of the Python package.
+/// Rendering (transcripts, trees, HTML) and tables are written in Python
+/// (`rollout_trace.analysis`, `rollout_trace.tables`); the native classes
+/// expose them as methods through this.
+pub fn call_python<'py>(
+    py: Python<'py>,
+    module: &str,
+    name: &str,
+    object: &Bound<'py, PyAny>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import(module)?.getattr(name)?.call((object,), kwargs)
+}
+
+/// The views of some model objects of one map, in the given order.
+fn views<'py, E: Entity>(py: Python<'py>, trace: &Arc<TraceData>, ids: Vec<String>) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, ids.into_iter().map(|id| E::at(trace.clone(), id)))
 }
 
 /// Declares an entity view class: the struct, its `Entity` impl, and a
@@ -223,6 +244,12 @@ entity! {
         ToolCall::select(py, &self.trace, |call| call.thread_id == self.key, |call| call.execution.started_seq)
     }
 
+    /// The thread's code cells, in start order.
+    #[getter]
+    fn code_cells<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        CodeCell::select(py, &self.trace, |cell| cell.thread_id == self.key, |cell| cell.execution.started_seq)
+    }
+
     /// The threads this one spawned, in start order.
     #[getter]
     fn child_threads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -250,6 +277,43 @@ entity! {
             model::AgentOrigin::Spawned { spawn_edge_id, .. } => InteractionEdge::lookup(&self.trace, spawn_edge_id),
             model::AgentOrigin::Root => None,
         }
+    }
+
+    /// Same as `parent_thread`.
+    #[getter]
+    fn parent(&self) -> Option<AgentThread> {
+        self.parent_thread()
+    }
+
+    /// Same as `child_threads`.
+    #[getter]
+    fn children<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.child_threads(py)
+    }
+
+    /// Every interaction edge with an end in this thread, by start time:
+    /// the edges that spawned, tasked, messaged and closed it and its
+    /// results to its parent, and the same between it and its children.
+    /// `edge.tool_call` is the multi-agent tool call behind an edge.
+    #[getter]
+    fn edges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let ids = provenance::thread_edges(&self.trace.model, &self.key).into_iter().map(|edge| edge.edge_id.clone());
+        views::<InteractionEdge>(py, &self.trace, ids.collect::<Vec<_>>())
+    }
+
+    /// The conversation as text: one block per item with its role,
+    /// channel and kind, bodies longer than `max_chars` folded.
+    #[pyo3(signature = (*, max_chars = 400))]
+    fn transcript<'py>(slf: &Bound<'py, Self>, max_chars: usize) -> PyResult<Bound<'py, PyAny>> {
+        let kwargs = PyDict::new(slf.py());
+        kwargs.set_item("max_chars", max_chars)?;
+        call_python(slf.py(), "rollout_trace.analysis", "transcript", slf.as_any(), Some(&kwargs))
+    }
+
+    /// The conversation as HTML, tool calls folded under the inference
+    /// that issued them (Jupyter calls this).
+    fn _repr_html_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        call_python(slf.py(), "rollout_trace.analysis", "thread_html", slf.as_any(), None)
     }
 
     fn __repr__(&self) -> String {
@@ -302,6 +366,12 @@ entity! {
     #[getter]
     fn inference_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         InferenceCall::select(py, &self.trace, |call| call.codex_turn_id == self.key, |call| call.execution.started_seq)
+    }
+
+    /// The turn's code cells, in start order.
+    #[getter]
+    fn code_cells<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        CodeCell::select(py, &self.trace, |cell| cell.codex_turn_id == self.key, |cell| cell.execution.started_seq)
     }
 
     /// The tool calls started by this turn, in start order.
@@ -405,6 +475,19 @@ entity! {
     fn codex_turn(&self, py: Python<'_>) -> PyResult<Option<CodexTurn>> {
         let holder = self.holder();
         self.get().codex_turn_id.as_ref().map(|id| CodexTurn::require(py, &self.trace, id, &holder)).transpose()
+    }
+
+    /// Where the item came from: the transcript, an inference, a tool call,
+    /// a terminal operation, a code cell, an agent message or a compaction
+    /// (see `ItemOrigin`).
+    #[getter]
+    fn origin(&self) -> ItemOrigin {
+        ItemOrigin::new(provenance::item_origin(&self.trace.model, self.get()), self.trace.clone())
+    }
+
+    /// The item as HTML (Jupyter calls this).
+    fn _repr_html_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        call_python(slf.py(), "rollout_trace.analysis", "item_html", slf.as_any(), None)
     }
 
     fn __repr__(&self) -> String {
@@ -837,6 +920,26 @@ entity! {
         ToolCall::require_all(py, &self.trace, &self.get().wait_tool_call_ids, &self.holder())
     }
 
+    /// The terminal operations the cell's nested tool calls ran, in call order.
+    #[getter]
+    fn terminal_operations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let model = &self.trace.model;
+        let ids: Vec<String> = self
+            .get()
+            .nested_tool_call_ids
+            .iter()
+            .filter_map(|id| model.tool_calls.get(id)?.terminal_operation_id.clone())
+            .collect();
+        TerminalOperation::require_all(py, &self.trace, &ids, &self.holder())
+    }
+
+    /// The inference whose response holds the cell's source item.
+    #[getter]
+    fn inference_call(&self) -> Option<InferenceCall> {
+        let found = provenance::code_cell_inference(&self.trace.model, self.get())?;
+        Some(InferenceCall::at(self.trace.clone(), found.inference_call_id.clone()))
+    }
+
     fn __repr__(&self) -> String {
         let cell = self.get();
         format!(
@@ -952,6 +1055,16 @@ entity! {
             model::ToolCallRequester::CodeCell { code_cell_id } => CodeCell::lookup(&self.trace, code_cell_id),
             model::ToolCallRequester::Model => None,
         }
+    }
+
+    /// The inference whose response issued this call (for a call a code
+    /// cell made, the inference that wrote the cell); `None` if no
+    /// inference of the trace issued it. Its `request_items` are what the
+    /// model saw.
+    #[getter]
+    fn inference_call(&self) -> Option<InferenceCall> {
+        let found = provenance::tool_call_inference(&self.trace.model, self.get())?;
+        Some(InferenceCall::at(self.trace.clone(), found.inference_call_id.clone()))
     }
 
     #[getter]
@@ -1208,6 +1321,28 @@ entity! {
     #[getter]
     fn carried_raw_payloads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         payload_tuple(py, &self.trace, &self.get().carried_raw_payload_ids, &self.holder())
+    }
+
+    /// The thread of the source anchor, `None` if it is not in the trace.
+    #[getter]
+    fn source_thread(&self) -> Option<AgentThread> {
+        let id = provenance::anchor_thread_id(&self.trace.model, &self.get().source)?;
+        AgentThread::lookup(&self.trace, id)
+    }
+
+    /// The thread of the target anchor, `None` if it is not in the trace.
+    #[getter]
+    fn target_thread(&self) -> Option<AgentThread> {
+        let id = provenance::anchor_thread_id(&self.trace.model, &self.get().target)?;
+        AgentThread::lookup(&self.trace, id)
+    }
+
+    /// The multi-agent tool call that made the edge (its source, for spawn,
+    /// task, message and close edges); `None` for result edges.
+    #[getter]
+    fn tool_call(&self) -> Option<ToolCall> {
+        let call = provenance::edge_tool_call(&self.trace.model, self.get())?;
+        Some(ToolCall::at(self.trace.clone(), call.tool_call_id.clone()))
     }
 
     fn __repr__(&self) -> String {

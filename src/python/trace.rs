@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple, PyType};
 
 use super::bundle::PyTraceBundle;
 use super::convert::{enum_name, to_plain, value_hash};
 use super::entities::{
-    AgentThread, CodeCell, CodexTurn, Compaction, CompactionRequest, ConversationItem, Entity, InferenceCall,
-    InteractionEdge, TerminalOperation, TerminalSession, ToolCall,
+    call_python, AgentThread, CodeCell, CodexTurn, Compaction, CompactionRequest, ConversationItem, Entity,
+    InferenceCall, InteractionEdge, TerminalOperation, TerminalSession, ToolCall,
 };
 use super::errors::{py_err, to_py_err};
 use super::payload::PyRawPayloadRef;
@@ -230,6 +230,31 @@ impl PyRolloutTrace {
     #[pyo3(signature = (width=80))]
     fn summary_text(&self, py: Python<'_>, width: usize) -> String {
         py.detach(|| crate::summary::Summary::of(&self.data.model).render(width))
+    }
+
+    /// Prints threads, turns, inference calls and tool calls as a tree with
+    /// statuses and durations, to `file` (default `sys.stdout`).
+    #[pyo3(signature = (file = None))]
+    fn print_tree(slf: &Bound<'_, Self>, file: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let kwargs = PyDict::new(slf.py());
+        kwargs.set_item("file", file)?;
+        call_python(slf.py(), "rollout_trace.analysis", "print_tree", slf.as_any(), Some(&kwargs))?;
+        Ok(())
+    }
+
+    /// The trace as HTML: a summary, then each thread's conversation with
+    /// tool calls folded under the inference that issued them (Jupyter
+    /// calls this).
+    fn _repr_html_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        call_python(slf.py(), "rollout_trace.analysis", "trace_html", slf.as_any(), None)
+    }
+
+    /// Column-oriented tables of the trace (threads, turns,
+    /// conversation_items, inference_calls, tool_calls,
+    /// terminal_operations, code_cells, interaction_edges), each row
+    /// keyed by `trace_id` and the object's id (see `rollout_trace.tables`).
+    fn tables<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        call_python(slf.py(), "rollout_trace.tables", "trace_tables", slf.as_any(), None)
     }
 
     /// The whole trace as plain Python data (as `json.loads(to_json())`).

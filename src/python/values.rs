@@ -15,11 +15,13 @@ use pyo3::types::PyTuple;
 
 use super::convert::{enum_name, no_field, preview, str_tuple, to_plain, value_hash};
 use super::entities::{
-    AgentThread, CodeCell, Compaction, ConversationItem, Entity, InferenceCall, InteractionEdge, ToolCall,
+    AgentThread, CodeCell, Compaction, ConversationItem, Entity, InferenceCall, InteractionEdge, TerminalOperation,
+    ToolCall,
 };
 use super::payload::PyRawPayloadRef;
 use super::trace::TraceData;
 use crate::model;
+use crate::provenance::{self, OriginKind};
 
 /// Declares a value class: the struct, its constructor, and a
 /// `#[pymethods]` block with `to_dict`, value equality and hash, followed
@@ -905,6 +907,113 @@ impl TraceAnchor {
     }
 }
 
+value_class! {
+    /// Where a conversation item came from (`ConversationItem.origin`):
+    /// ``transcript`` (request input: user and harness messages),
+    /// ``inference`` (the model wrote it), ``tool``, ``terminal_operation``
+    /// (output of a tool call that ran one), ``code_cell`` (a code-mode
+    /// runtime value), ``agent_message`` (delivered by an interaction edge)
+    /// or ``compaction``. Every link found is set, not only the one that
+    /// decides `type`; the others are `None`.
+    linked ItemOrigin(provenance::ItemOrigin);
+
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        self.value.kind.as_str()
+    }
+
+    #[getter]
+    fn inference_call_id(&self) -> Option<&str> {
+        self.value.inference_call_id.as_deref()
+    }
+
+    #[getter]
+    fn tool_call_id(&self) -> Option<&str> {
+        self.value.tool_call_id.as_deref()
+    }
+
+    #[getter]
+    fn code_cell_id(&self) -> Option<&str> {
+        self.value.code_cell_id.as_deref()
+    }
+
+    #[getter]
+    fn terminal_operation_id(&self) -> Option<&str> {
+        self.value.terminal_operation_id.as_deref()
+    }
+
+    #[getter]
+    fn edge_id(&self) -> Option<&str> {
+        self.value.edge_id.as_deref()
+    }
+
+    #[getter]
+    fn compaction_id(&self) -> Option<&str> {
+        self.value.compaction_id.as_deref()
+    }
+
+    #[getter]
+    fn inference_call(&self) -> Option<InferenceCall> {
+        self.value.inference_call_id.as_ref().and_then(|id| InferenceCall::lookup(&self.trace, id))
+    }
+
+    #[getter]
+    fn tool_call(&self) -> Option<ToolCall> {
+        self.value.tool_call_id.as_ref().and_then(|id| ToolCall::lookup(&self.trace, id))
+    }
+
+    #[getter]
+    fn code_cell(&self) -> Option<CodeCell> {
+        self.value.code_cell_id.as_ref().and_then(|id| CodeCell::lookup(&self.trace, id))
+    }
+
+    #[getter]
+    fn terminal_operation(&self) -> Option<TerminalOperation> {
+        self.value.terminal_operation_id.as_ref().and_then(|id| TerminalOperation::lookup(&self.trace, id))
+    }
+
+    #[getter]
+    fn interaction_edge(&self) -> Option<InteractionEdge> {
+        self.value.edge_id.as_ref().and_then(|id| InteractionEdge::lookup(&self.trace, id))
+    }
+
+    #[getter]
+    fn compaction(&self) -> Option<Compaction> {
+        self.value.compaction_id.as_ref().and_then(|id| Compaction::lookup(&self.trace, id))
+    }
+
+    /// The object `type` names; `None` for ``transcript``.
+    #[getter]
+    fn object<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.value.kind {
+            OriginKind::Compaction => into_object(py, self.compaction()),
+            OriginKind::AgentMessage => into_object(py, self.interaction_edge()),
+            OriginKind::CodeCell => into_object(py, self.code_cell()),
+            OriginKind::TerminalOperation => into_object(py, self.terminal_operation()),
+            OriginKind::Tool => into_object(py, self.tool_call()),
+            OriginKind::Inference => into_object(py, self.inference_call()),
+            OriginKind::Transcript => Ok(None),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let origin = &self.value;
+        let id = match origin.kind {
+            OriginKind::Compaction => origin.compaction_id.as_deref(),
+            OriginKind::AgentMessage => origin.edge_id.as_deref(),
+            OriginKind::CodeCell => origin.code_cell_id.as_deref(),
+            OriginKind::TerminalOperation => origin.terminal_operation_id.as_deref(),
+            OriginKind::Tool => origin.tool_call_id.as_deref(),
+            OriginKind::Inference => origin.inference_call_id.as_deref(),
+            OriginKind::Transcript => None,
+        };
+        match id {
+            Some(id) => format!("<ItemOrigin {} {id}>", origin.kind.as_str()),
+            None => format!("<ItemOrigin {}>", origin.kind.as_str()),
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ExecutionWindow>()?;
     m.add_class::<TokenUsage>()?;
@@ -920,5 +1029,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TerminalResult>()?;
     m.add_class::<TerminalModelObservation>()?;
     m.add_class::<TraceAnchor>()?;
+    m.add_class::<ItemOrigin>()?;
     Ok(())
 }
