@@ -2,10 +2,10 @@
 
 Exit codes (all commands):
 
-* 0 -- every bundle succeeded (reduced, summarized, or valid);
+* 0 -- every bundle succeeded (reduced, summarized, valid, or exported);
 * 1 -- at least one bundle failed; the others were still processed;
 * 2 -- the command line itself was wrong (unknown option, conflicting
-  outputs, no bundles found).
+  outputs, no bundles found, ``export`` without pyarrow installed).
 """
 
 from __future__ import annotations
@@ -146,6 +146,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if all_valid else EXIT_FAILED
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    # Checked first: without pyarrow nothing can be written, whatever the bundles.
+    try:
+        import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
+    except ImportError:
+        raise UsageError("export --parquet needs pyarrow: pip install 'rollout-trace[parquet]'") from None
+    from rollout_trace.tables import Tables, trace_tables
+
+    bundles = _collect_bundles(args)
+    jobs: list[tuple[str, str | None]] = [(str(bundle), None) for bundle in bundles]
+    progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
+    built: dict[int, Tables] = {}
+    failures: list[tuple[Path, TraceError]] = []
+    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=True)
+    for index, result, _was_partial in run:
+        progress.advance(isinstance(result, TraceError))
+        if isinstance(result, TraceError):
+            failures.append((bundles[index], result))
+        elif result is not None:
+            built[index] = trace_tables(result)
+    progress.close()
+    tables = Tables.concat(built[index] for index in sorted(built))
+    for path in tables.write_parquet(args.parquet):
+        print(path)
+    for _bundle, error in failures:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"{len(built)} of {len(jobs)} bundles exported, {len(failures)} failed", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rollout-trace",
@@ -194,6 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     _add_limit_options(validate)
     validate.set_defaults(run=cmd_validate)
+
+    export = commands.add_parser(
+        "export",
+        help="write the tables of bundles as Parquet",
+        description="Reduce bundles (in parallel) and write their tables (threads, turns, conversation_items, "
+        "inference_calls, tool_calls, terminal_operations, code_cells, interaction_edges) to OUT_DIR/<table>.parquet, "
+        "every row keyed by trace_id, for DuckDB or Spark. Failed bundles are left out and reported. Needs pyarrow.",
+    )
+    export.add_argument("bundles", nargs="*", metavar="BUNDLE", help="bundle directories")
+    export.add_argument("--parquet", required=True, metavar="OUT_DIR", help="directory for the .parquet files")
+    export.add_argument("-r", "--recursive", action="append", metavar="DIR", help="export every bundle below DIR")
+    export.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
+    export.add_argument("--partial", action="store_true", help="keep what broken bundles allow instead of failing them")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_limit_options(export)
+    export.set_defaults(run=cmd_export)
     return parser
 
 
