@@ -42,6 +42,7 @@ __all__ = [
     "transcript",
     "tree_text",
     "tool_call_label",
+    "tool_call_name",
 ]
 
 # --------------------------------------------------------------- text bits
@@ -97,14 +98,20 @@ def _one_line(text: str, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def tool_call_label(call: ToolCall) -> str:
-    """What a tool call did, in one line: its kind and command or target."""
+def tool_call_name(call: ToolCall) -> str:
+    """A tool call's name: its kind, ``server/tool`` for MCP, the tool's
+    own name for ``other``."""
     kind = call.kind
-    name: str = kind.type
-    if name == "mcp":
-        name = f"mcp {kind.server}/{kind.tool}"
-    elif name == "other":
-        name = kind.name
+    if kind.type == "mcp":
+        return f"{kind.server}/{kind.tool}"
+    if kind.type == "other":
+        return kind.name
+    return kind.type
+
+
+def tool_call_label(call: ToolCall) -> str:
+    """What a tool call did, in one line: its name and command or input."""
+    name = tool_call_name(call)
     operation = call.terminal_operation
     if operation is not None:
         request = operation.request

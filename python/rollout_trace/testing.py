@@ -44,7 +44,7 @@ from rollout_trace._native import (
     TraceWriter,
     replay_bundle,
 )
-from rollout_trace.analysis import body_text
+from rollout_trace.analysis import body_text, tool_call_name
 
 __all__ = [
     "BundleBuilder",
@@ -167,17 +167,6 @@ def assert_conversation(
 
 
 # --------------------------------------------------------------- tool calls
-
-
-def tool_call_name(call: ToolCall) -> str:
-    """A tool call's name: its kind, ``server/tool`` for MCP, the tool's
-    own name for ``other``."""
-    kind = call.kind
-    if kind.type == "mcp":
-        return f"{kind.server}/{kind.tool}"
-    if kind.type == "other":
-        return kind.name
-    return kind.type
 
 
 def _tool_detail(call: ToolCall) -> str | None:
