@@ -179,9 +179,17 @@ impl TraceBundle {
     /// The payload file's bytes (`open payload <id>` on failure). The size
     /// limit is checked before anything is read.
     pub fn read_payload_bytes(&self, payload: &RawPayloadRef) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_payload_into(payload, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// `read_payload_bytes` into `bytes` (cleared first), whose memory can
+    /// then serve many payloads in turn.
+    pub fn read_payload_into(&self, payload: &RawPayloadRef, bytes: &mut Vec<u8>) -> Result<()> {
         let path = self.payload_path(payload)?;
         let id = &payload.raw_payload_id;
-        read_bounded(&path, self.limits.max_record_bytes)
+        read_bounded_into(&path, self.limits.max_record_bytes, bytes)
             .map_err(|err| {
                 err.into_error(
                     &self.root,
@@ -202,24 +210,44 @@ impl TraceBundle {
     /// The parsed payload and its size in bytes.
     pub fn read_payload_sized(&self, payload: &RawPayloadRef) -> Result<(Value, u64)> {
         let bytes = self.read_payload_bytes(payload)?;
+        Ok((self.parse_payload(payload, &bytes)?, bytes.len() as u64))
+    }
+
+    /// Parses the bytes of `payload` as one JSON value (`parse payload <id>`
+    /// on failure; a limit error if it nests deeper than allowed).
+    pub fn parse_payload(&self, payload: &RawPayloadRef, bytes: &[u8]) -> Result<Value> {
         let parse_error = |message: String| {
             Error::new(ErrorKind::Payload, message).with_bundle(&self.root).with_payload(&payload.raw_payload_id)
         };
-        if json_depth_exceeds(&bytes, self.limits.max_json_depth) {
-            return Err(parse_error(format!(
+        let too_deep = || {
+            parse_error(format!(
                 "parse payload {} ({}): JSON nests deeper than {} levels",
                 payload.raw_payload_id,
                 excerpt(&payload.path),
                 self.limits.max_json_depth
             ))
-            .with_kind(ErrorKind::Limit));
+            .with_kind(ErrorKind::Limit)
+        };
+        // The depth limit is judged before parsing. serde_json itself refuses
+        // to nest deeper than PARSER_MAX_DEPTH, so under a limit at least that
+        // high a document that parses is within it, and the byte scan (as
+        // costly as the parse) only has to name the error of one that fails.
+        let scan_first = self.limits.max_json_depth < PARSER_MAX_DEPTH;
+        if scan_first && json_depth_exceeds(bytes, self.limits.max_json_depth) {
+            return Err(too_deep());
         }
-        let value = serde_json::from_slice(&bytes).map_err(|err| {
+        serde_json::from_slice(bytes).map_err(|err| {
+            if !scan_first && json_depth_exceeds(bytes, self.limits.max_json_depth) {
+                return too_deep();
+            }
             parse_error(format!("parse payload {} ({}): {err}", payload.raw_payload_id, excerpt(&payload.path)))
-        })?;
-        Ok((value, bytes.len() as u64))
+        })
     }
 }
+
+/// The deepest nesting of arrays and objects serde_json parses into a
+/// `Value`; one level more is its recursion-limit error.
+pub(crate) const PARSER_MAX_DEPTH: u32 = 127;
 
 /// Relative, and without `..` or root components.
 fn is_inside(path: &Path) -> bool {
@@ -265,18 +293,25 @@ impl ReadFailure {
 /// Reads a whole file whose size is at most `limit`, judged before reading
 /// (and enforced while reading, in case the file grows).
 fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
-    use std::io::Read;
+    let mut bytes = Vec::new();
+    read_bounded_into(path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// `read_bounded` into `bytes`, replacing its content.
+fn read_bounded_into(path: &Path, limit: u64, bytes: &mut Vec<u8>) -> std::result::Result<(), ReadFailure> {
+    bytes.clear();
     let file = File::open(path).map_err(ReadFailure::Io)?;
     let size = file.metadata().map_err(ReadFailure::Io)?.len();
     if size > limit {
         return Err(ReadFailure::TooLarge { size, limit });
     }
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(ReadFailure::Io)?;
+    bytes.reserve(size as usize);
+    file.take(limit + 1).read_to_end(bytes).map_err(ReadFailure::Io)?;
     if bytes.len() as u64 > limit {
         return Err(ReadFailure::TooLarge { size: bytes.len() as u64, limit });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Streams `trace.jsonl` one line at a time.

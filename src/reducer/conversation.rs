@@ -47,12 +47,34 @@ impl Reducer<'_> {
     pub(super) fn normalize_items(&self, items: &[Value], pid: &str) -> Result<Vec<Candidate>> {
         let mut candidates = Vec::with_capacity(items.len());
         for item in items {
-            if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
-                continue;
-            }
-            candidates.push(normalize_item(item, pid)?);
+            candidates.extend(normalize_listed_item(item, pid)?);
         }
         Ok(candidates)
+    }
+}
+
+/// One item of a list of model items: `None` for `additional_tools`, which
+/// is not part of the conversation and takes no position.
+pub(super) fn normalize_listed_item(item: &Value, pid: &str) -> Result<Option<Candidate>> {
+    if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+        return Ok(None);
+    }
+    normalize_item(item, pid).map(Some)
+}
+
+impl Candidate {
+    /// Normalization depends only on the item and the payload id, which
+    /// `json` and `payload_ref` parts record: a candidate normalized from
+    /// the same item bytes in another payload only needs that id changed.
+    pub(super) fn move_to_payload(&mut self, pid: &str) {
+        for part in &mut self.parts {
+            if let ConversationPart::Json { raw_payload_id, .. } | ConversationPart::PayloadRef { raw_payload_id, .. } =
+                part
+            {
+                raw_payload_id.clear();
+                raw_payload_id.push_str(pid);
+            }
+        }
     }
 }
 
@@ -330,17 +352,38 @@ fn reasoning_parts_match(stored: &[ConversationPart], candidate: &[ConversationP
         || matches!((first_encoded(stored), first_encoded(candidate)), (Some(a), Some(b)) if a == b)
 }
 
-pub(crate) fn item_matches(item: &ConversationItem, candidate: &Candidate) -> bool {
-    item.role == candidate.role
+/// How a stored item matches a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// The parts match too: a reasoning merge would add nothing.
+    Parts,
+    /// Reasoning items with the same encrypted blob but other parts.
+    Blob,
+}
+
+/// Whether `item` matches `candidate` (§7.1), and how. Knowing how saves
+/// comparing the parts again when the item is merged.
+pub(crate) fn match_item(item: &ConversationItem, candidate: &Candidate) -> Option<Match> {
+    let same_shape = item.role == candidate.role
         && item.channel == candidate.channel
         && item.kind == candidate.kind
         && item.agent_message == candidate.agent_message
-        && item.call_id == candidate.call_id
-        && if item.kind == ConversationItemKind::Reasoning && candidate.kind == ConversationItemKind::Reasoning {
-            reasoning_parts_match(&item.body.parts, &candidate.parts)
-        } else {
-            parts_match(&item.body.parts, &candidate.parts)
-        }
+        && item.call_id == candidate.call_id;
+    if !same_shape {
+        None
+    } else if parts_match(&item.body.parts, &candidate.parts) {
+        Some(Match::Parts)
+    } else if item.kind == ConversationItemKind::Reasoning
+        && matches!((first_encoded(&item.body.parts), first_encoded(&candidate.parts)), (Some(a), Some(b)) if a == b)
+    {
+        Some(Match::Blob)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn item_matches(item: &ConversationItem, candidate: &Candidate) -> bool {
+    match_item(item, candidate).is_some()
 }
 
 /// Reasoning merge (§7.5): readable text or summaries are only added for
@@ -385,7 +428,7 @@ impl Reducer<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reconcile(
         &mut self,
-        candidates: Vec<Candidate>,
+        candidates: &[Candidate],
         mode: Mode,
         start: usize,
         baseline: &[String],
@@ -396,17 +439,26 @@ impl Reducer<'_> {
     ) -> Result<Vec<String>> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used = HashSet::new();
-        for (k, candidate) in candidates.into_iter().enumerate() {
+        // Only ids taken from the baseline can be met again by a scan of it.
+        let mut used: HashSet<&str> = HashSet::new();
+        for (k, candidate) in candidates.iter().enumerate() {
             let pos = start + k;
-            self.check_call_id_consistency(thread, &candidate)?;
-            let positional =
-                baseline.get(pos).filter(|id| item_matches(&self.trace.conversation_items[*id], &candidate));
-            let id = match (positional, mode) {
-                (Some(id), _) => id.clone(),
-                (None, Mode::Full) => match self.scan(baseline, &used, &candidate) {
-                    Some(id) => id,
-                    None => self.create_item(&candidate, producers, at),
+            let positional = baseline
+                .get(pos)
+                .and_then(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)));
+            // The positional item, if it matches, cannot fail the check.
+            self.check_call_id_consistency(thread, candidate, positional.map(|(id, _)| id.as_str()))?;
+            let (id, matched) = match (positional, mode) {
+                (Some((id, matched)), _) => {
+                    used.insert(id.as_str());
+                    (id.clone(), matched)
+                }
+                (None, Mode::Full) => match self.scan(baseline, &used, candidate) {
+                    Some((id, matched)) => {
+                        used.insert(id.as_str());
+                        (id.clone(), matched)
+                    }
+                    None => (self.create_item(candidate, producers, at), Match::Parts),
                 },
                 (None, Mode::Append) if pos < baseline.len() => {
                     return Err(Error::reduce(format!(
@@ -414,10 +466,9 @@ impl Reducer<'_> {
                         baseline[pos]
                     )));
                 }
-                (None, Mode::Append) => self.create_item(&candidate, producers, at),
+                (None, Mode::Append) => (self.create_item(candidate, producers, at), Match::Parts),
             };
-            self.sight(&id, &candidate, producers)?;
-            used.insert(id.clone());
+            self.sight(&id, candidate, matched, producers)?;
             out.push(id);
         }
         self.flush_pending_code_cell_starts()?;
@@ -434,15 +485,17 @@ impl Reducer<'_> {
         at: Sighting<'_>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used = HashSet::new();
+        let mut used: HashSet<&str> = HashSet::new();
         for candidate in candidates {
-            self.check_call_id_consistency(at.thread, &candidate)?;
-            let id = match self.scan(list, &used, &candidate) {
-                Some(id) => id,
-                None => self.create_item(&candidate, producers, at),
+            self.check_call_id_consistency(at.thread, &candidate, None)?;
+            let (id, matched) = match self.scan(list, &used, &candidate) {
+                Some((id, matched)) => {
+                    used.insert(id.as_str());
+                    (id.clone(), matched)
+                }
+                None => (self.create_item(&candidate, producers, at), Match::Parts),
             };
-            self.sight(&id, &candidate, producers)?;
-            used.insert(id.clone());
+            self.sight(&id, &candidate, matched, producers)?;
             out.push(id);
         }
         self.flush_pending_code_cell_starts()?;
@@ -450,21 +503,27 @@ impl Reducer<'_> {
     }
 
     /// First id of `list`, not yet used by this batch, matching `candidate`.
-    fn scan(&self, list: &[String], used: &HashSet<String>, candidate: &Candidate) -> Option<String> {
+    fn scan<'l>(
+        &self,
+        list: &'l [String],
+        used: &HashSet<&str>,
+        candidate: &Candidate,
+    ) -> Option<(&'l String, Match)> {
         list.iter()
-            .find(|id| !used.contains(*id) && item_matches(&self.trace.conversation_items[*id], candidate))
-            .cloned()
+            .filter(|id| !used.contains(id.as_str()))
+            .find_map(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)))
     }
 
     /// §7.4 (a): a call id names one piece of content per thread and kind.
-    fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate) -> Result<()> {
+    /// `matching` is an item already known to match the candidate.
+    fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate, matching: Option<&str>) -> Result<()> {
         let Some(call_id) = &candidate.call_id else {
             return Ok(());
         };
-        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.clone())) else {
+        let Some(ids) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
             return Ok(());
         };
-        for id in ids {
+        for id in ids.iter().filter(|id| Some(id.as_str()) != matching) {
             let item = &self.trace.conversation_items[id];
             if item.kind == candidate.kind && !item_matches(item, candidate) {
                 return Err(Error::reduce(format!(
@@ -480,7 +539,8 @@ impl Reducer<'_> {
         let item_id = format!("conversation_item:{}", self.next_item_ordinal);
         self.next_item_ordinal += 1;
         if let Some(call_id) = &candidate.call_id {
-            self.items_by_call.entry((at.thread.to_string(), call_id.clone())).or_default().push(item_id.clone());
+            let calls = self.items_by_call.entry(at.thread.to_string()).or_default();
+            calls.entry(call_id.clone()).or_default().push(item_id.clone());
         }
         self.trace.conversation_items.insert(
             item_id.clone(),
@@ -502,26 +562,30 @@ impl Reducer<'_> {
     }
 
     /// §7.4 (c) and (d): update the chosen item, then run the hooks.
-    fn sight(&mut self, id: &str, candidate: &Candidate, producers: &[ProducerRef]) -> Result<()> {
-        let item = self.trace.conversation_items.get_mut(id).expect("reconciled ids exist");
-        if item.kind == ConversationItemKind::Reasoning {
-            merge_reasoning(&mut item.body.parts, &candidate.parts)?;
+    /// Most sightings (a request's items) change nothing in the item: only
+    /// a reasoning merge (items with equal parts have nothing to merge) or
+    /// new producers do.
+    fn sight(&mut self, id: &str, candidate: &Candidate, matched: Match, producers: &[ProducerRef]) -> Result<()> {
+        if matched == Match::Blob || !producers.is_empty() {
+            let item = self.trace.conversation_items.get_mut(id).expect("reconciled ids exist");
+            if matched == Match::Blob {
+                merge_reasoning(&mut item.body.parts, &candidate.parts)?;
+            }
+            for producer in producers {
+                push_unique(&mut item.produced_by, producer.clone());
+            }
         }
-        for producer in producers {
-            push_unique(&mut item.produced_by, producer.clone());
-        }
-        self.run_item_hooks(id)
+        // A matched item has the candidate's kind and call id.
+        self.run_item_hooks(id, candidate.kind, candidate.call_id.as_deref())
     }
 
     /// Hooks of §10 for one reconciled item, in order: tool link, code-cell
     /// output link, agent-edge resolution.
-    fn run_item_hooks(&mut self, id: &str) -> Result<()> {
-        let item = &self.trace.conversation_items[id];
-        if let Some(call_id) = item.call_id.clone() {
-            let kind = item.kind;
-            self.link_item_to_tool(id, &call_id, kind)?;
+    fn run_item_hooks(&mut self, id: &str, kind: ConversationItemKind, call_id: Option<&str>) -> Result<()> {
+        if let Some(call_id) = call_id {
+            self.link_item_to_tool(id, call_id, kind)?;
             if kind == ConversationItemKind::CustomToolCallOutput {
-                self.link_output_to_code_cell(id, &call_id);
+                self.link_output_to_code_cell(id, call_id);
             }
         }
         self.resolve_pending_edge_for_item(id)
@@ -542,7 +606,7 @@ impl Reducer<'_> {
         call_id: &str,
         filter: impl Fn(ConversationItemKind) -> bool,
     ) -> Vec<String> {
-        let Some(ids) = self.items_by_call.get(&(thread.to_string(), call_id.to_string())) else {
+        let Some(ids) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
             return Vec::new();
         };
         super::sorted_ids(ids.iter().filter(|id| filter(self.trace.conversation_items[*id].kind)))

@@ -138,13 +138,17 @@ pub(crate) struct Reducer<'b> {
     next_terminal_operation_ordinal: u64,
     /// Last model-visible snapshot per thread (02 §2).
     snapshots: HashMap<String, Vec<String>>,
+    /// The last inference request read per thread, to skip re-reading the
+    /// history the next request repeats.
+    request_memos: inference::RequestMemos,
     /// Replacement history of the latest compaction not yet consumed by a
     /// full request, per thread.
     pending_replacements: HashMap<String, Vec<String>>,
     /// Items already listed in their thread's `conversation_item_ids`.
     listed_items: HashSet<String>,
-    /// (thread, call id) → ids of items with that call id, any kind.
-    items_by_call: HashMap<(String, String), Vec<String>>,
+    /// Thread → call id → ids of items with that call id, any kind.
+    /// Nested so that lookups by `&str` need no allocation.
+    items_by_call: HashMap<String, HashMap<String, Vec<String>>>,
     /// Model-visible call id → tool calls carrying it.
     tools_by_model_call: HashMap<String, Vec<String>>,
     /// Item id → inference calls whose current `response_item_ids` hold it.
@@ -166,6 +170,7 @@ impl<'b> Reducer<'b> {
             next_item_ordinal: 1,
             next_terminal_operation_ordinal: 1,
             snapshots: HashMap::new(),
+            request_memos: inference::RequestMemos::default(),
             pending_replacements: HashMap::new(),
             listed_items: HashSet::new(),
             items_by_call: HashMap::new(),
@@ -363,14 +368,21 @@ impl<'b> Reducer<'b> {
 
     /// Reads and parses a payload file (reducer §1.2).
     fn read_payload(&mut self, payload: &RawPayloadRef) -> Result<Value> {
-        let (value, size) = self.bundle.read_payload_sized(payload)?;
-        self.bytes_read += size;
+        let bytes = self.bundle.read_payload_bytes(payload)?;
+        let value = self.bundle.parse_payload(payload, &bytes)?;
+        self.count_payload_bytes(payload, bytes.len())?;
+        Ok(value)
+    }
+
+    /// Counts a parsed payload's bytes against the bundle limit.
+    fn count_payload_bytes(&mut self, payload: &RawPayloadRef, size: usize) -> Result<()> {
+        self.bytes_read += size as u64;
         let limit = self.bundle.limits().max_bundle_bytes;
         if self.bytes_read > limit {
             return Err(Error::new(ErrorKind::Limit, format!("bundle is larger than the limit of {limit} bytes"))
                 .with_payload(&payload.raw_payload_id));
         }
-        Ok(value)
+        Ok(())
     }
 }
 

@@ -195,7 +195,9 @@ impl Reducer<'_> {
             return;
         };
         for id in item_ids {
-            if self.listed_items.insert(id.clone()) {
+            // Most ids are listed already; only new ones are copied.
+            if !self.listed_items.contains(id) {
+                self.listed_items.insert(id.clone());
                 thread.conversation_item_ids.push(id.clone());
             }
         }
