@@ -440,22 +440,21 @@ impl Reducer<'_> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
         let mut out = Vec::with_capacity(candidates.len());
         // Only ids taken from the baseline can be met again by a scan of it.
-        let mut used: HashSet<&str> = HashSet::new();
+        let mut used: Vec<&str> = Vec::new();
         for (k, candidate) in candidates.iter().enumerate() {
             let pos = start + k;
-            let positional = baseline
-                .get(pos)
-                .and_then(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)));
+            let positional =
+                baseline.get(pos).and_then(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)));
             // The positional item, if it matches, cannot fail the check.
             self.check_call_id_consistency(thread, candidate, positional.map(|(id, _)| id.as_str()))?;
             let (id, matched) = match (positional, mode) {
                 (Some((id, matched)), _) => {
-                    used.insert(id.as_str());
+                    used.push(id.as_str());
                     (id.clone(), matched)
                 }
-                (None, Mode::Full) => match self.scan(baseline, &used, candidate) {
+                (None, Mode::Full) => match self.scan(thread, baseline, &used, candidate) {
                     Some((id, matched)) => {
-                        used.insert(id.as_str());
+                        used.push(id.as_str());
                         (id.clone(), matched)
                     }
                     None => (self.create_item(candidate, producers, at), Match::Parts),
@@ -485,12 +484,12 @@ impl Reducer<'_> {
         at: Sighting<'_>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used: HashSet<&str> = HashSet::new();
+        let mut used: Vec<&str> = Vec::new();
         for candidate in candidates {
             self.check_call_id_consistency(at.thread, &candidate, None)?;
-            let (id, matched) = match self.scan(list, &used, &candidate) {
+            let (id, matched) = match self.scan(at.thread, list, &used, &candidate) {
                 Some((id, matched)) => {
-                    used.insert(id.as_str());
+                    used.push(id.as_str());
                     (id.clone(), matched)
                 }
                 None => (self.create_item(&candidate, producers, at), Match::Parts),
@@ -503,15 +502,27 @@ impl Reducer<'_> {
     }
 
     /// First id of `list`, not yet used by this batch, matching `candidate`.
+    /// `list` holds items of `thread` (a snapshot or replacement history).
     fn scan<'l>(
         &self,
+        thread: &str,
         list: &'l [String],
-        used: &HashSet<&str>,
+        used: &[&str],
         candidate: &Candidate,
     ) -> Option<(&'l String, Match)> {
-        list.iter()
-            .filter(|id| !used.contains(id.as_str()))
-            .find_map(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)))
+        let matching = |id: &'l String| Some((id, match_item(&self.trace.conversation_items[id], candidate)?));
+        match &candidate.call_id {
+            // Only the thread's items with the call id can match; there are
+            // few, so this avoids looking up every item of `list`.
+            Some(call_id) => {
+                let with_call = self.items_by_call.get(thread)?.get(call_id)?;
+                list.iter().filter(|id| with_call.contains(id) && !used.contains(&id.as_str())).find_map(matching)
+            }
+            None => {
+                let used: HashSet<&str> = used.iter().copied().collect();
+                list.iter().filter(|id| !used.contains(id.as_str())).find_map(matching)
+            }
+        }
     }
 
     /// §7.4 (a): a call id names one piece of content per thread and kind.

@@ -6,6 +6,7 @@
 //!
 //! * `thread`: threads and codex turns;
 //! * `inference`: inference calls and token usage;
+//! * `request`: reading inference requests, fast;
 //! * `conversation`: model items → conversation items, reconciliation;
 //! * `compaction`: compaction requests and installed checkpoints;
 //! * `tool`: tool-call lifecycle and model-visible links;
@@ -18,6 +19,7 @@ mod code_cell;
 mod compaction;
 mod conversation;
 mod inference;
+mod request;
 mod terminal;
 mod thread;
 mod tool;
@@ -140,7 +142,7 @@ pub(crate) struct Reducer<'b> {
     snapshots: HashMap<String, Vec<String>>,
     /// The last inference request read per thread, to skip re-reading the
     /// history the next request repeats.
-    request_memos: inference::RequestMemos,
+    request_memos: request::RequestMemos,
     /// Replacement history of the latest compaction not yet consumed by a
     /// full request, per thread.
     pending_replacements: HashMap<String, Vec<String>>,
@@ -170,7 +172,7 @@ impl<'b> Reducer<'b> {
             next_item_ordinal: 1,
             next_terminal_operation_ordinal: 1,
             snapshots: HashMap::new(),
-            request_memos: inference::RequestMemos::default(),
+            request_memos: request::RequestMemos::default(),
             pending_replacements: HashMap::new(),
             listed_items: HashSet::new(),
             items_by_call: HashMap::new(),
