@@ -395,6 +395,14 @@ pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
     }
 }
 
+/// `push_unique` of a string, copied only when added: hooks link the same
+/// items again on every request that repeats them.
+pub(crate) fn push_unique_str(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|present| present == value) {
+        list.push(value.to_string());
+    }
+}
+
 /// Sorted copy of a set of ids, for "ascending id" scans over an index.
 pub(crate) fn sorted_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let set: std::collections::BTreeSet<&String> = ids.into_iter().collect();

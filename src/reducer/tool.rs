@@ -235,7 +235,7 @@ impl Reducer<'_> {
         };
         if kind.is_tool_call() {
             let tool = self.trace.tool_calls.get_mut(&tool_id).expect("indexed tools exist");
-            push_unique(&mut tool.model_visible_call_item_ids, item_id.to_string());
+            super::push_unique_str(&mut tool.model_visible_call_item_ids, item_id);
             self.link_tool_to_inferences(&tool_id);
             self.sync_terminal_observation(&tool_id);
         } else if kind.is_tool_output() {
@@ -248,7 +248,7 @@ impl Reducer<'_> {
     /// *add-output*: the item is this tool's output, produced by it.
     fn add_tool_output(&mut self, tool_id: &str, item_id: &str) {
         let tool = self.trace.tool_calls.get_mut(tool_id).expect("tool exists");
-        push_unique(&mut tool.model_visible_output_item_ids, item_id.to_string());
+        super::push_unique_str(&mut tool.model_visible_output_item_ids, item_id);
         self.add_producer(item_id, ProducerRef::Tool { tool_call_id: tool_id.to_string() });
     }
 
@@ -261,7 +261,7 @@ impl Reducer<'_> {
         );
         for inference_id in inference_ids {
             if let Some(call) = self.trace.inference_calls.get_mut(&inference_id) {
-                push_unique(&mut call.tool_call_ids_started_by_response, tool_id.to_string());
+                super::push_unique_str(&mut call.tool_call_ids_started_by_response, tool_id);
             }
         }
     }
