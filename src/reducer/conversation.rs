@@ -415,6 +415,37 @@ fn merge_reasoning(stored: &mut Vec<ConversationPart>, candidate: &[Conversation
 // ---------------------------------------------------------------------------
 // Reconciliation (§7.4, §9.3)
 
+/// The ids a reconcile batch took from its baseline: only those can be met
+/// again by a scan of it. Most batches never scan the whole baseline, so
+/// the set for that is only built by the first scan that does.
+#[derive(Default)]
+struct Used<'b> {
+    ids: Vec<&'b str>,
+    set: Option<HashSet<&'b str>>,
+}
+
+impl<'b> Used<'b> {
+    fn insert(&mut self, id: &'b str) {
+        self.ids.push(id);
+        if let Some(set) = &mut self.set {
+            set.insert(id);
+        }
+    }
+
+    /// For a few lookups.
+    fn contains(&self, id: &str) -> bool {
+        match &self.set {
+            Some(set) => set.contains(id),
+            None => self.ids.contains(&id),
+        }
+    }
+
+    /// For many lookups.
+    fn set(&mut self) -> &HashSet<&'b str> {
+        self.set.get_or_insert_with(|| self.ids.iter().copied().collect())
+    }
+}
+
 /// Where a reconcile batch runs: thread, turn and the event's wall time.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sighting<'a> {
@@ -439,8 +470,7 @@ impl Reducer<'_> {
     ) -> Result<Vec<String>> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
         let mut out = Vec::with_capacity(candidates.len());
-        // Only ids taken from the baseline can be met again by a scan of it.
-        let mut used: Vec<&str> = Vec::new();
+        let mut used = Used::default();
         for (k, candidate) in candidates.iter().enumerate() {
             let pos = start + k;
             let positional =
@@ -449,12 +479,12 @@ impl Reducer<'_> {
             self.check_call_id_consistency(thread, candidate, positional.map(|(id, _)| id.as_str()))?;
             let (id, matched) = match (positional, mode) {
                 (Some((id, matched)), _) => {
-                    used.push(id.as_str());
+                    used.insert(id);
                     (id.clone(), matched)
                 }
-                (None, Mode::Full) => match self.scan(thread, baseline, &used, candidate) {
+                (None, Mode::Full) => match self.scan(thread, baseline, &mut used, candidate) {
                     Some((id, matched)) => {
-                        used.push(id.as_str());
+                        used.insert(id);
                         (id.clone(), matched)
                     }
                     None => (self.create_item(candidate, producers, at), Match::Parts),
@@ -484,12 +514,12 @@ impl Reducer<'_> {
         at: Sighting<'_>,
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used: Vec<&str> = Vec::new();
+        let mut used = Used::default();
         for candidate in candidates {
             self.check_call_id_consistency(at.thread, &candidate, None)?;
-            let (id, matched) = match self.scan(at.thread, list, &used, &candidate) {
+            let (id, matched) = match self.scan(at.thread, list, &mut used, &candidate) {
                 Some((id, matched)) => {
-                    used.push(id.as_str());
+                    used.insert(id);
                     (id.clone(), matched)
                 }
                 None => (self.create_item(&candidate, producers, at), Match::Parts),
@@ -507,7 +537,7 @@ impl Reducer<'_> {
         &self,
         thread: &str,
         list: &'l [String],
-        used: &[&str],
+        used: &mut Used<'l>,
         candidate: &Candidate,
     ) -> Option<(&'l String, Match)> {
         let matching = |id: &'l String| Some((id, match_item(&self.trace.conversation_items[id], candidate)?));
@@ -516,10 +546,10 @@ impl Reducer<'_> {
             // few, so this avoids looking up every item of `list`.
             Some(call_id) => {
                 let with_call = self.items_by_call.get(thread)?.get(call_id)?;
-                list.iter().filter(|id| with_call.contains(id) && !used.contains(&id.as_str())).find_map(matching)
+                list.iter().filter(|id| with_call.contains(id) && !used.contains(id)).find_map(matching)
             }
             None => {
-                let used: HashSet<&str> = used.iter().copied().collect();
+                let used = used.set();
                 list.iter().filter(|id| !used.contains(id.as_str())).find_map(matching)
             }
         }

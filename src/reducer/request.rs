@@ -110,7 +110,7 @@ impl Reducer<'_> {
         let fast_path = true;
         if fast_path && self.bundle.limits().max_json_depth >= PARSER_MAX_DEPTH {
             let memo = self.request_memos.by_thread.remove(thread).unwrap_or_default();
-            match self.read_request_fast(payload, bytes, memo)? {
+            match self.read_request_fast(payload, thread, bytes, memo)? {
                 Fast::Read(request) => return Ok(request),
                 Fast::Declined(unread) => bytes = unread,
             }
@@ -157,25 +157,41 @@ impl Reducer<'_> {
     ///
     /// Errors come in the `Value` path's order: the bytes are counted once
     /// the payload is known to parse, and only then are items normalized.
-    fn read_request_fast(&mut self, payload: &RawPayloadRef, bytes: Vec<u8>, mut memo: RequestMemo) -> Result<Fast> {
+    ///
+    /// An incremental request (one with a `previous_response_id`) holds
+    /// only the latest items: the memo stays for the next full request.
+    fn read_request_fast(
+        &mut self,
+        payload: &RawPayloadRef,
+        thread: &str,
+        bytes: Vec<u8>,
+        mut memo: RequestMemo,
+    ) -> Result<Fast> {
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(err) => return Ok(Fast::Declined(err.into_bytes())),
         };
         let split = resume(&text, &memo).or_else(|| split_items(&text, &memo));
-        // The replaced memo's text serves the next read.
-        self.request_memos.spare = std::mem::take(&mut memo.text).into_bytes();
         let Some(Split { items, previous_response_id, resumable }) = split else {
+            self.request_memos.spare = memo.text.into_bytes();
             return Ok(Fast::Declined(text.into_bytes()));
         };
+        let incremental = previous_response_id.is_some();
         let mut slots = Vec::with_capacity(items.len());
         for (range, known) in items {
             let slot = match known.map(|index| memo.items.get(index).map(|item| item.candidate)) {
                 Some(Some(None)) => Slot::Known(None),
-                Some(Some(Some(at))) => match memo.candidates.get_mut(at).and_then(Option::take) {
-                    Some(candidate) => Slot::Known(Some(candidate)),
-                    None => return Ok(Fast::Declined(text.into_bytes())),
-                },
+                Some(Some(Some(at))) => {
+                    let candidate = match memo.candidates.get_mut(at) {
+                        Some(kept) if incremental => kept.clone(),
+                        Some(kept) => kept.take(),
+                        None => None,
+                    };
+                    match candidate {
+                        Some(candidate) => Slot::Known(Some(candidate)),
+                        None => return Ok(Fast::Declined(text.into_bytes())),
+                    }
+                }
                 Some(None) => return Ok(Fast::Declined(text.into_bytes())),
                 None => {
                     let item = &text[range.clone()];
@@ -212,8 +228,17 @@ impl Reducer<'_> {
             });
             items.push(MemoItem { range, candidate: at });
         }
-        let resumable = resumable && items.last().is_some_and(|item| closes_token(&text, &item.range));
-        Ok(Fast::Read(Request { candidates, previous_response_id, kept: Some(Kept { text, items, resumable }) }))
+        let kept = if incremental {
+            self.request_memos.by_thread.insert(thread.to_string(), memo);
+            self.request_memos.spare = text.into_bytes();
+            None
+        } else {
+            // The replaced memo's text serves the next read.
+            self.request_memos.spare = memo.text.into_bytes();
+            let resumable = resumable && items.last().is_some_and(|item| closes_token(&text, &item.range));
+            Some(Kept { text, items, resumable })
+        };
+        Ok(Fast::Read(Request { candidates, previous_response_id, kept }))
     }
 }
 
@@ -678,6 +703,24 @@ mod tests {
     }
 
     type Edit = Box<dyn Fn(&str) -> Vec<u8>>;
+
+    #[test]
+    fn an_incremental_request_leaves_the_memo_to_the_next_full_one() {
+        let scratch = Scratch::new("incremental");
+        let mut calls = conversation(false);
+        // Call 6 (thread `th`) sends only what followed call 4's response.
+        calls[6].request = br#"{"previous_response_id":"resp-4","input":[{"type":"function_call_output","call_id":"call_4","output":"output 4"}]}"#.to_vec();
+        let reused_by = |count: usize| {
+            write_bundle(&scratch.0, &calls[..count]);
+            let (ok, reused) = assert_paths_agree(&scratch.0, "an incremental request");
+            assert!(ok);
+            reused
+        };
+        // Call 8 (`th` again, a full request) reuses the candidates of all
+        // ten items of call 4 but `additional_tools`, which has none.
+        let (eight, nine) = (reused_by(8), reused_by(9));
+        assert_eq!(nine - eight, 9);
+    }
 
     /// Edits of one request in the middle of a thread (with a memo from the
     /// thread's previous request), each meant to trip the fast path.

@@ -376,12 +376,14 @@ impl Reducer<'_> {
         // Every request that repeats the tool's items syncs again: mostly
         // there is nothing new.
         let synced = self.trace.terminal_operations.get(operation_id).is_some_and(|operation| {
-            operation.model_observations.iter().find(|o| o.source == ModelObservationSource::DirectToolCall).is_some_and(
-                |existing| {
+            operation
+                .model_observations
+                .iter()
+                .find(|o| o.source == ModelObservationSource::DirectToolCall)
+                .is_some_and(|existing| {
                     existing.call_item_ids == tool.model_visible_call_item_ids
                         && existing.output_item_ids == tool.model_visible_output_item_ids
-                },
-            )
+                })
         });
         if synced {
             return;
