@@ -58,7 +58,8 @@ thread_local! {
 
 #[derive(Default)]
 struct RequestMemo {
-    text: String,
+    /// The request's bytes, known to be UTF-8.
+    text: Vec<u8>,
     items: Vec<MemoItem>,
     /// Indexed by `MemoItem::candidate`; `None` once reused.
     candidates: Vec<Option<Candidate>>,
@@ -69,7 +70,7 @@ struct RequestMemo {
 
 /// A request's text and items, to become its thread's memo.
 struct Kept {
-    text: String,
+    text: Vec<u8>,
     items: Vec<MemoItem>,
     resumable: bool,
 }
@@ -167,14 +168,11 @@ impl Reducer<'_> {
         bytes: Vec<u8>,
         mut memo: RequestMemo,
     ) -> Result<Fast> {
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(err) => return Ok(Fast::Declined(err.into_bytes())),
-        };
+        let text = bytes;
         let split = resume(&text, &memo).or_else(|| split_items(&text, &memo));
         let Some(Split { items, previous_response_id, resumable }) = split else {
-            self.request_memos.spare = memo.text.into_bytes();
-            return Ok(Fast::Declined(text.into_bytes()));
+            self.request_memos.spare = memo.text;
+            return Ok(Fast::Declined(text));
         };
         let incremental = previous_response_id.is_some();
         let mut slots = Vec::with_capacity(items.len());
@@ -189,19 +187,19 @@ impl Reducer<'_> {
                     };
                     match candidate {
                         Some(candidate) => Slot::Known(Some(candidate)),
-                        None => return Ok(Fast::Declined(text.into_bytes())),
+                        None => return Ok(Fast::Declined(text)),
                     }
                 }
-                Some(None) => return Ok(Fast::Declined(text.into_bytes())),
+                Some(None) => return Ok(Fast::Declined(text)),
                 None => {
                     let item = &text[range.clone()];
                     // Items sit two levels deep: in the request object, in `input`.
-                    if json_depth_exceeds(item.as_bytes(), PARSER_MAX_DEPTH - 2) {
-                        return Ok(Fast::Declined(text.into_bytes()));
+                    if json_depth_exceeds(item, PARSER_MAX_DEPTH - 2) {
+                        return Ok(Fast::Declined(text));
                     }
-                    match serde_json::from_str::<Value>(item) {
+                    match serde_json::from_slice::<Value>(item) {
                         Ok(value) => Slot::New(value),
-                        Err(_) => return Ok(Fast::Declined(text.into_bytes())),
+                        Err(_) => return Ok(Fast::Declined(text)),
                     }
                 }
             };
@@ -230,11 +228,11 @@ impl Reducer<'_> {
         }
         let kept = if incremental {
             self.request_memos.by_thread.insert(thread.to_string(), memo);
-            self.request_memos.spare = text.into_bytes();
+            self.request_memos.spare = text;
             None
         } else {
             // The replaced memo's text serves the next read.
-            self.request_memos.spare = memo.text.into_bytes();
+            self.request_memos.spare = memo.text;
             let resumable = resumable && items.last().is_some_and(|item| closes_token(&text, &item.range));
             Some(Kept { text, items, resumable })
         };
@@ -254,12 +252,16 @@ struct Split {
 
 /// Splits the whole text into items; an item is known when its bytes equal
 /// the memo's item at the same index.
-fn split_items(text: &str, memo: &RequestMemo) -> Option<Split> {
+fn split_items(text: &[u8], memo: &RequestMemo) -> Option<Split> {
+    let text = std::str::from_utf8(text).ok()?;
     let parts = serde_json::from_str::<RequestParts>(text).ok()?;
     let mut items = Vec::with_capacity(parts.items.len());
     for (index, item) in parts.items.iter().enumerate() {
         let range = range_within(text, item.get())?;
-        let same = memo.items.get(index).is_some_and(|known| memo.text.get(known.range.clone()) == Some(item.get()));
+        let same = memo
+            .items
+            .get(index)
+            .is_some_and(|known| memo.text.get(known.range.clone()) == Some(item.get().as_bytes()));
         items.push((range, same.then_some(index)));
     }
     Some(Split { items, previous_response_id: parts.previous_response_id, resumable: parts.plain_before_input })
@@ -270,18 +272,19 @@ fn split_items(text: &str, memo: &RequestMemo) -> Option<Split> {
 /// memo's text: in the request object, in `input`, after an item that
 /// closed with a bracket or quote, having passed only keys it ignores. So
 /// the rest parses as it does after a stand-in start that leaves the parser
-/// in that same place, and the part before was parsed with the memo.
-fn resume(text: &str, memo: &RequestMemo) -> Option<Split> {
+/// in that same place, and the part before was parsed (and found UTF-8)
+/// with the memo.
+fn resume(text: &[u8], memo: &RequestMemo) -> Option<Split> {
     /// An object whose `input` holds one item that closes with a bracket.
     const STAND_IN: &str = r#"{"input":[{}"#;
     if !memo.resumable {
         return None;
     }
     let end = memo.items.last()?.range.end;
-    let rest = text.get(end..)?;
-    if text.as_bytes()[..end] != memo.text.as_bytes()[..end] {
+    if text.get(..end)? != memo.text.get(..end)? {
         return None;
     }
+    let rest = std::str::from_utf8(&text[end..]).ok()?;
     let stand_in = [STAND_IN, rest].concat();
     let parts = serde_json::from_str::<RequestParts>(&stand_in).ok()?;
     let mut items: Vec<_> =
@@ -295,8 +298,8 @@ fn resume(text: &str, memo: &RequestMemo) -> Option<Split> {
 
 /// Whether the item at `range` ends with a bracket or quote: a token that
 /// no following byte can extend (unlike a number).
-fn closes_token(text: &str, range: &Range<usize>) -> bool {
-    matches!(text.as_bytes().get(range.end.wrapping_sub(1)), Some(b'}' | b']' | b'"'))
+fn closes_token(text: &[u8], range: &Range<usize>) -> bool {
+    matches!(text.get(range.end.wrapping_sub(1)), Some(b'}' | b']' | b'"'))
 }
 
 /// Where `part`, a slice of `text`, lies in it.
@@ -949,18 +952,20 @@ mod tests {
     #[test]
     fn resuming_needs_the_whole_prefix_and_a_closed_last_item() {
         let memo = |text: &str, ends: &[usize]| RequestMemo {
-            text: text.to_string(),
+            text: text.as_bytes().to_vec(),
             items: ends.iter().map(|&end| MemoItem { range: 0..end, candidate: None }).collect(),
             candidates: Vec::new(),
             resumable: true,
         };
         let old = r#"{"input":[{"a":1}]}"#;
-        let split = resume(r#"{"input":[{"a":1},{"b":2}],"x":1}"#, &memo(old, &[17])).unwrap();
+        let split = resume(br#"{"input":[{"a":1},{"b":2}],"x":1}"#, &memo(old, &[17])).unwrap();
         assert_eq!(split.items, vec![(0..17, Some(0)), (18..25, None)]);
-        assert!(resume(r#"{"input":[{"a":2},{"b":2}]}"#, &memo(old, &[17])).is_none());
-        assert!(resume(r#"{"input":[{"a":1}]}"#, &RequestMemo { resumable: false, ..memo(old, &[17]) }).is_none());
-        assert!(resume(r#"{"input":[{"a":1}"#, &memo(old, &[17])).is_none());
-        assert!(closes_token(old, &(10..17)));
-        assert!(!closes_token(r#"{"input":[12]}"#, &(10..12)));
+        assert!(resume(br#"{"input":[{"a":2},{"b":2}]}"#, &memo(old, &[17])).is_none());
+        assert!(resume(br#"{"input":[{"a":1}]}"#, &RequestMemo { resumable: false, ..memo(old, &[17]) }).is_none());
+        assert!(resume(br#"{"input":[{"a":1}"#, &memo(old, &[17])).is_none());
+        // The rest must be UTF-8 too; the part before was checked with the memo.
+        assert!(resume(b"{\"input\":[{\"a\":1},\"\xff\"]}", &memo(old, &[17])).is_none());
+        assert!(closes_token(old.as_bytes(), &(10..17)));
+        assert!(!closes_token(br#"{"input":[12]}"#, &(10..12)));
     }
 }
