@@ -1,10 +1,11 @@
-//! Replays a bundle and writes its `state.json`: the reduce step of
-//! `bench/reduce_bench.py`, measured as a whole process (time and peak RSS)
-//! when no `rollout-trace` CLI is installed.
+//! Replays a bundle and writes its `state.json` as `rollout-trace reduce`
+//! does, without the Python start-up: the driver for profiling the reducer
+//! (`perf record`, `valgrind --tool=callgrind`).
 //!
 //! Usage: `cargo run --release --example reduce -- BUNDLE [STATE_JSON]`.
-//! Prints the replay and serialization times in seconds on stderr.
+//! Prints the replay and write times on stderr.
 
+use std::path::Path;
 use std::time::Instant;
 
 fn main() {
@@ -22,12 +23,11 @@ fn main() {
         }
     };
     let replayed = start.elapsed();
-    let text = trace.to_json();
     if let Some(out) = args.get(1) {
-        if let Err(err) = rollout_trace::output::write_atomic(std::path::Path::new(out), text.as_bytes()) {
+        if let Err(err) = rollout_trace::output::write_atomic_with(Path::new(out), |out| trace.write_json(out)) {
             eprintln!("error: {err}");
             std::process::exit(1);
         }
     }
-    eprintln!("replay {:.3} s, state.json {:.3} s", replayed.as_secs_f64(), (start.elapsed() - replayed).as_secs_f64());
+    eprintln!("replay {:.3} s, write {:.3} s", replayed.as_secs_f64(), (start.elapsed() - replayed).as_secs_f64());
 }

@@ -48,7 +48,7 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
 pub fn run_job(job: &Job, options: &ReplayOptions, keep_trace: bool) -> JobResult {
     let replay = replay_bundle_with(&job.bundle, options)?;
     if let Some(output) = &job.output {
-        crate::output::write_atomic(output, replay.trace.to_json().as_bytes())?;
+        crate::output::write_atomic_with(output, |out| replay.trace.write_json(out))?;
     }
     Ok(JobOutcome { partial: replay.is_partial(), replay: keep_trace.then_some(replay) })
 }

@@ -67,6 +67,11 @@ impl RolloutTrace {
         crate::json::to_pretty_string(self)
     }
 
+    /// `to_json`, written to `out` as it is produced.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        crate::json::write_pretty(out, self)
+    }
+
     /// Parse a `state.json` text back into the model.
     pub fn from_json(text: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(text)

@@ -1,7 +1,7 @@
 //! Writing output files so that a reader never sees a half-written one.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +12,12 @@ use crate::error::{Error, ErrorKind, Result};
 /// Temporary names are unique per process and call, so concurrent writers
 /// never share one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// `write_atomic` of what `write` writes: large outputs (`state.json`) are
+/// written as they are produced, never held whole in memory.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let write_error = |message: String| Error::new(ErrorKind::Write, message).with_file(path);
     let file_name =
@@ -27,8 +33,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        file.write_all(bytes)?;
+        let mut file = BufWriter::new(OpenOptions::new().write(true).create_new(true).open(&temp)?);
+        write(&mut file)?;
+        let file = file.into_inner().map_err(|err| err.into_error())?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();

@@ -200,7 +200,7 @@ impl PyRolloutTrace {
     /// Writes `state.json` text to `path` atomically (temporary file in the
     /// same directory, then rename). Raises `WriteError`.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| crate::output::write_atomic(&path, self.data.model.to_json().as_bytes())).map_err(py_err(py))
+        py.detach(|| crate::output::write_atomic_with(&path, |out| self.data.model.write_json(out))).map_err(py_err(py))
     }
 
     /// What a partial replay dropped, as the `TraceError`s it would have
