@@ -72,11 +72,14 @@ impl Reducer<'_> {
         let request = self.read_request(start.request_payload, thread)?;
         let ids = match request.previous_response_id.as_deref() {
             Some(previous_response_id) => {
+                // The first call in id order with that response id and thread.
                 let previous = self
-                    .trace
-                    .inference_calls
-                    .values()
-                    .find(|call| call.thread_id == thread && call.response_id.as_deref() == Some(previous_response_id))
+                    .calls_by_response_id
+                    .get(previous_response_id)
+                    .into_iter()
+                    .flatten()
+                    .map(|call_id| &self.trace.inference_calls[call_id])
+                    .find(|call| call.thread_id == thread)
                     .ok_or_else(|| {
                         Error::reduce(format!(
                             "incremental inference request {} referenced unknown previous_response_id {previous_response_id}",
@@ -127,6 +130,14 @@ impl Reducer<'_> {
             None => None,
         };
         let call = self.trace.inference_calls.get_mut(id).expect("checked above");
+        if call.response_id.as_deref() != end.response_id {
+            if let Some(calls) = call.response_id.as_ref().and_then(|old| self.calls_by_response_id.get_mut(old)) {
+                calls.remove(id);
+            }
+            if let Some(new) = end.response_id {
+                self.calls_by_response_id.entry(new.to_string()).or_default().insert(id.to_string());
+            }
+        }
         call.response_id = end.response_id.map(str::to_string);
         if call.execution.is_running() {
             call.execution.end(cx.wall_time_unix_ms, cx.seq, end.status);

@@ -24,7 +24,7 @@ mod terminal;
 mod thread;
 mod tool;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -155,6 +155,9 @@ pub(crate) struct Reducer<'b> {
     tools_by_model_call: HashMap<String, Vec<String>>,
     /// Item id → inference calls whose current `response_item_ids` hold it.
     inferences_by_response_item: HashMap<String, Vec<String>>,
+    /// Response id → inference calls that have it, in id order: an
+    /// incremental request finds its previous call without a scan of all.
+    calls_by_response_id: HashMap<String, BTreeSet<String>>,
     code_cells: code_cell::CodeCellState,
     /// Multi-agent deliveries waiting for their recipient item (03 §6.4).
     pending_edges: Vec<agents::PendingEdge>,
@@ -178,6 +181,7 @@ impl<'b> Reducer<'b> {
             items_by_call: HashMap::new(),
             tools_by_model_call: HashMap::new(),
             inferences_by_response_item: HashMap::new(),
+            calls_by_response_id: HashMap::new(),
             code_cells: code_cell::CodeCellState::default(),
             pending_edges: Vec::new(),
             edge_target_items: HashSet::new(),
