@@ -119,10 +119,9 @@ def main() -> None:
         raise SystemExit("rollout-trace is not on PATH (pip install . in this environment)")
     floor_binary = parse_floor_binary()
     bundles = [bundle(size) for size in args.sizes]
-    best = lambda samples: min(samples)  # noqa: E731
 
     # The CLI's fixed cost: interpreter start-up and imports.
-    startup = best([run([sys.executable, "-c", "import rollout_trace.cli"])[0] for _ in range(args.repeat)])
+    startup = min([run([sys.executable, "-c", "import rollout_trace.cli"])[0] for _ in range(args.repeat)])
     print(f"CLI start-up (python -c 'import rollout_trace.cli'): {startup:.3f} s\n")
 
     rows = []
@@ -131,15 +130,15 @@ def main() -> None:
         for path in bundles:
             size = mb(path)
             largest = max(f.stat().st_size for f in (path / "payloads").iterdir()) / 1e6
-            floor = best([float(run([str(floor_binary), str(path)])[2].split()[1]) for _ in range(args.repeat)])
+            floor = min([float(run([str(floor_binary), str(path)])[2].split()[1]) for _ in range(args.repeat)])
             cli_runs = [run([cli, "reduce", "-q", "-o", str(state), str(path)]) for _ in range(args.repeat)]
-            cli_wall = best([wall for wall, _, _ in cli_runs])
+            cli_wall = min([wall for wall, _, _ in cli_runs])
             cli_rss = max(rss for _, rss, _ in cli_runs)
             state_mb = state.stat().st_size / 1e6
             py_runs = [run([sys.executable, "-c", PYTHON_REDUCE, str(path), str(state)])
                        for _ in range(args.repeat)]
-            py_wall = best([wall for wall, _, _ in py_runs])
-            py_inside = best([float(out) for _, _, out in py_runs])
+            py_wall = min([wall for wall, _, _ in py_runs])
+            py_inside = min([float(out) for _, _, out in py_runs])
             reduce = cli_wall - startup
             rows.append({
                 "bundle": path.name, "mb": size, "largest_payload_mb": largest, "state_mb": state_mb,
