@@ -132,6 +132,13 @@ impl Reducer<'_> {
         })
     }
 
+    /// Frees the memo of a thread that ended: with many threads, memos
+    /// would otherwise hold the last request of each to the end. (A later
+    /// request of the thread would just be read without one.)
+    pub(super) fn forget_requests(&mut self, thread: &str) {
+        self.request_memos.by_thread.remove(thread);
+    }
+
     /// Keeps a reduced request as its thread's memo.
     pub(super) fn remember_request(&mut self, thread: &str, request: Request) {
         if let Some(Kept { text, items, resumable }) = request.kept {

@@ -113,6 +113,7 @@ impl Reducer<'_> {
             RolloutStatus::Aborted => ExecutionStatus::Aborted,
         };
         thread.execution.end(cx.wall_time_unix_ms, cx.seq, status);
+        self.forget_requests(thread_id);
         Ok(())
     }
 
