@@ -7,6 +7,11 @@
 //! * [`reducer`]: replaying a bundle into that graph;
 //! * [`provenance`]: where things in that graph came from.
 
+// `Error` carries its full location (bundle, file, line, seq, payload id) so
+// that every failure is self-explanatory; errors are rare, so its size on the
+// `Err` path costs nothing measurable.
+#![allow(clippy::result_large_err)]
+
 pub mod batch;
 pub mod bundle;
 pub mod error;

@@ -204,7 +204,12 @@ impl PyProblem {
     }
 
     fn __repr__(&self) -> String {
-        format!("<Problem {} {}: {}>", self.severity(), self.kind(), crate::bundle::excerpt(&self.problem.error.message))
+        format!(
+            "<Problem {} {}: {}>",
+            self.severity(),
+            self.kind(),
+            crate::bundle::excerpt(&self.problem.error.message)
+        )
     }
 }
 
