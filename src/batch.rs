@@ -75,9 +75,8 @@ impl BatchRun {
         // while spawned work runs.
         pool.spawn(move || {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&job, &options, keep_traces)))
-                        .unwrap_or_else(|_| Err(internal_error(&job.bundle)));
+                // `replay_with` already turns a panic into an error.
+                let result = run_job(&job, &options, keep_traces);
                 // The receiver may be gone if the caller stopped listening.
                 let _ = sender.send((index, result));
             });
@@ -89,11 +88,6 @@ impl BatchRun {
     pub fn remaining(&self) -> usize {
         self.remaining
     }
-}
-
-fn internal_error(bundle: &Path) -> Error {
-    Error::new(ErrorKind::Reduce, "internal error while reducing (a bug in rollout-trace; please report it)")
-        .with_bundle(bundle)
 }
 
 impl Iterator for BatchRun {

@@ -2,15 +2,7 @@
 //! library: ok cases byte for byte, error cases containing the reference
 //! message. Skips (with a note) where `../shared` is absent.
 
-use std::path::PathBuf;
-
-fn conformance_dir() -> Option<PathBuf> {
-    let shared = std::env::var_os("ROLLOUT_TRACE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let dir = shared.join("conformance");
-    dir.is_dir().then_some(dir)
-}
+mod common;
 
 /// Cases we knowingly fail. The test fails when one of them starts passing,
 /// so this list can only shrink.
@@ -18,21 +10,12 @@ const EXPECTED_FAILURES: &[&str] = &[];
 
 #[test]
 fn conformance_cases_reduce_like_the_reference() {
-    let Some(dir) = conformance_dir() else {
-        eprintln!("skipping: no ../shared/conformance (set ROLLOUT_TRACE_SHARED)");
-        return;
-    };
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.join("bundle").is_dir())
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty());
+    let Some(cases) = common::conformance_cases() else { return };
     let mut failures = Vec::new();
     let mut unexpected_passes = Vec::new();
     for case in &cases {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let name = case.name.clone();
+        let case = &case.dir;
         let result = rollout_trace::replay_bundle(case.join("bundle"));
         let outcome: Result<(), String> = match std::fs::read(case.join("expected.json")) {
             Ok(expected) => match result {
