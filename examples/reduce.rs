@@ -2,21 +2,24 @@
 //! does, without the Python start-up: the driver for profiling the reducer
 //! (`perf record`, `valgrind --tool=callgrind`).
 //!
-//! Usage: `cargo run --release --example reduce -- BUNDLE [STATE_JSON]`.
+//! Usage: `cargo run --release --example reduce -- [--no-read-ahead] BUNDLE [STATE_JSON]`.
 //! Prints the replay and write times on stderr.
 
 use std::path::Path;
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let read_ahead = !args.iter().any(|arg| arg == "--no-read-ahead");
+    args.retain(|arg| arg != "--no-read-ahead");
     let Some(bundle) = args.first() else {
-        eprintln!("usage: reduce BUNDLE [STATE_JSON]");
+        eprintln!("usage: reduce [--no-read-ahead] BUNDLE [STATE_JSON]");
         std::process::exit(2);
     };
+    let options = rollout_trace::ReplayOptions { read_ahead, ..Default::default() };
     let start = Instant::now();
-    let trace = match rollout_trace::replay_bundle(bundle) {
-        Ok(trace) => trace,
+    let trace = match rollout_trace::replay_bundle_with(bundle, &options) {
+        Ok(replay) => replay.trace,
         Err(err) => {
             eprintln!("error: {err}");
             std::process::exit(1);

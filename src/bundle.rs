@@ -112,7 +112,7 @@ impl TraceBundle {
     /// one event or the error that stops reading.
     pub fn events(&self) -> Result<EventReader> {
         let path = self.event_log_path();
-        let file = File::open(&path).map_err(|err| {
+        let file = open_regular(&path).map_err(|err| {
             Error::new(ErrorKind::Bundle, format!("open trace event log {}: {err}", path.display()))
                 .with_bundle(&self.root)
                 .with_file(EVENT_LOG_FILE)
@@ -290,6 +290,24 @@ impl ReadFailure {
     }
 }
 
+/// Opens a file for reading only if it is a regular file. Anything else
+/// (a FIFO, a device) is refused: opening a FIFO would wait for a writer
+/// forever, and a device can be endless.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Reads a whole file whose size is at most `limit`, judged before reading
 /// (and enforced while reading, in case the file grows).
 fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
@@ -301,7 +319,7 @@ fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFai
 /// `read_bounded` into `bytes`, replacing its content.
 fn read_bounded_into(path: &Path, limit: u64, bytes: &mut Vec<u8>) -> std::result::Result<(), ReadFailure> {
     bytes.clear();
-    let file = File::open(path).map_err(ReadFailure::Io)?;
+    let file = open_regular(path).map_err(ReadFailure::Io)?;
     let size = file.metadata().map_err(ReadFailure::Io)?.len();
     if size > limit {
         return Err(ReadFailure::TooLarge { size, limit });

@@ -39,7 +39,7 @@ pub fn code_cell_inference<'a>(trace: &'a RolloutTrace, cell: &CodeCell) -> Opti
     earliest_inference(trace, |inference| inference.response_item_ids.contains(&cell.source_item_id))
 }
 
-fn earliest_inference<'a>(trace: &'a RolloutTrace, keep: impl Fn(&InferenceCall) -> bool) -> Option<&'a InferenceCall> {
+fn earliest_inference(trace: &RolloutTrace, keep: impl Fn(&InferenceCall) -> bool) -> Option<&InferenceCall> {
     trace
         .inference_calls
         .values()

@@ -89,7 +89,7 @@ fn source_tool<'a>(trace: &'a RolloutTrace, edge: &InteractionEdge) -> &'a ToolC
 fn target_item(edge: &InteractionEdge) -> &str {
     match &edge.target {
         TraceAnchor::ConversationItem { item_id } => {
-            assert_eq!(edge.carried_item_ids, [item_id.clone()], "{}", edge.edge_id);
+            assert_eq!(edge.carried_item_ids, std::slice::from_ref(item_id), "{}", edge.edge_id);
             item_id
         }
         other => panic!("{} targets {other:?}, not a conversation item", edge.edge_id),

@@ -1,5 +1,7 @@
 //! Hostile and broken bundles: every failure is a clear error naming where
 //! it arose, never a panic, a hang or a read outside the bundle.
+// The one error type carries its location; its size is not a concern here.
+#![allow(clippy::result_large_err)]
 
 use std::path::{Path, PathBuf};
 
@@ -145,7 +147,8 @@ fn sparse_huge_payload_is_rejected_from_its_size() {
     assert!(started.elapsed().as_secs() < 5, "rejected without reading");
     // A configured lower limit applies as well.
     bundle.write("payloads/1.json", &format!(r#"{{"input":[],"pad":"{}"}}"#, "x".repeat(4096)));
-    let options = ReplayOptions { limits: Limits { max_record_bytes: 1024, ..Limits::DEFAULT }, partial: false };
+    let options =
+        ReplayOptions { limits: Limits { max_record_bytes: 1024, ..Limits::DEFAULT }, ..ReplayOptions::default() };
     assert_eq!(replay_bundle_with(&bundle.root, &options).unwrap_err().kind, ErrorKind::Limit);
 }
 
@@ -163,6 +166,89 @@ fn deeply_nested_json_is_rejected_without_a_crash() {
     bundle.write("trace.jsonl", &TempBundle::lines(&events));
     let error = strict_error(&bundle.root);
     assert_eq!(error.location.line, Some(6), "{error}");
+}
+
+/// Runs `work` on another thread; a hang fails the test instead of
+/// stalling the suite.
+fn within_seconds<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(work());
+    });
+    receiver.recv_timeout(std::time::Duration::from_secs(seconds)).expect("hung or panicked")
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// Opening a FIFO waits for a writer: a FIFO planted in a bundle must be
+/// refused, not waited on, whether the reducer needs it or only the
+/// read-ahead thread opens it.
+#[cfg(unix)]
+#[test]
+fn fifos_are_refused_without_waiting() {
+    let bundle = TempBundle::new("fifo");
+    mkfifo(&bundle.root.join("payloads/fifo.json"));
+    bundle.with_request_path("payloads/fifo.json");
+    let root = bundle.root.clone();
+    let error = within_seconds(20, move || replay_bundle(&root)).expect_err("a FIFO payload is refused");
+    assert_eq!((error.kind, error.location.seq), (ErrorKind::Payload, Some(3)), "{error}");
+    assert!(error.message.contains("not a regular file"), "{error}");
+
+    let bundle = TempBundle::new("fifo-log");
+    std::fs::remove_file(bundle.root.join("trace.jsonl")).unwrap();
+    mkfifo(&bundle.root.join("trace.jsonl"));
+    let root = bundle.root.clone();
+    let error = within_seconds(20, move || replay_bundle(&root)).expect_err("a FIFO event log is refused");
+    assert_eq!(error.kind, ErrorKind::Bundle, "{error}");
+    let root = bundle.root.clone();
+    let report = within_seconds(20, move || rollout_trace::validate(&root, Limits::default()));
+    assert!(!report.is_valid(false));
+}
+
+/// When the replay fails early, the read-ahead thread stops even if it is
+/// waiting for room (here 40 MB of payloads follow the failing event).
+#[test]
+fn an_early_failure_stops_reading_ahead() {
+    let bundle = TempBundle::new("early-failure");
+    bundle.write("payloads/1.json", &format!(r#"{{"input":[],"pad":"{}"}}"#, "x".repeat(1 << 20)));
+    let mut events = TempBundle::events();
+    // Turn start of an unknown thread: fails at line 2.
+    events[1] = events[1].replace(r#""thread_id":"th"}"#, r#""thread_id":"nobody"}"#);
+    let request = events[2].clone();
+    events.truncate(2);
+    for call in 0..40 {
+        events.push(request.replace(r#""inference_call_id":"i1""#, &format!(r#""inference_call_id":"i{call}""#)));
+    }
+    bundle.write("trace.jsonl", &TempBundle::lines(&events));
+    let root = bundle.root.clone();
+    let error = within_seconds(20, move || replay_bundle(&root)).expect_err("line 2 fails");
+    assert_eq!(error.location.line, Some(2), "{error}");
+}
+
+/// Reading ahead on a second thread changes nothing in the outcome,
+/// including which error and where.
+fn assert_read_ahead_agrees(root: &Path, what: &str) {
+    for partial in [false, true] {
+        let outcome = |read_ahead| {
+            replay_bundle_with(root, &ReplayOptions { partial, read_ahead, ..ReplayOptions::default() })
+                .map(|replay| (replay.trace.to_json(), replay.diagnostics))
+        };
+        assert_eq!(outcome(true), outcome(false), "{what} (partial: {partial})");
+    }
+}
+
+#[test]
+fn read_ahead_agrees_with_reading_in_turn() {
+    let bundle = TempBundle::new("read-ahead");
+    assert_read_ahead_agrees(&bundle.root, "valid bundle");
+    // A missing payload fails at the same event either way.
+    std::fs::remove_file(bundle.root.join("payloads/2.json")).unwrap();
+    assert_read_ahead_agrees(&bundle.root, "missing response");
 }
 
 #[test]
@@ -285,6 +371,7 @@ fn mutated_conformance_bundles_never_panic() {
                 }
             }
             std::fs::write(target, &bytes).unwrap();
+            assert_read_ahead_agrees(&work, &format!("a mutation of {} ({})", case.display(), target.display()));
             for partial in [false, true] {
                 let options = ReplayOptions { partial, ..ReplayOptions::default() };
                 let outcome = std::panic::catch_unwind(|| replay_bundle_with(&work, &options));

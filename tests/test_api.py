@@ -1049,14 +1049,16 @@ def test_parsing_and_serializing_release_the_gil() -> None:
 
     trace = RolloutTrace.from_json(text)
     for work in (lambda: RolloutTrace.from_json(text), trace.to_json):
-        # Holding the GIL would leave the other thread a few switch
-        # intervals at most; retries absorb a busy machine.
+        # Holding the GIL would leave the other thread no time at all inside
+        # the window; on a free core it gets most of it, and still a fair
+        # part when other processes load the machine (hence the low bar,
+        # and retries).
         shares = []
         for _ in range(5):
             shares.append(share_of_window_with_progress(work))
-            if shares[-1] > 0.5:
+            if shares[-1] > 0.15:
                 break
-        assert max(shares) > 0.5, shares
+        assert max(shares) > 0.15, shares
 
 
 def test_error_hierarchy() -> None:

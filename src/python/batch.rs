@@ -137,7 +137,7 @@ fn reduce_batch(
     keep_traces: bool,
 ) -> PyResult<PyBatchRun> {
     let jobs = jobs.into_iter().map(|(bundle, output)| Job { bundle, output }).collect();
-    let options = ReplayOptions { limits: limits_or_default(limits.as_ref()), partial };
+    let options = ReplayOptions { limits: limits_or_default(limits.as_ref()), partial, ..ReplayOptions::default() };
     let run = BatchRun::start(jobs, options, workers, keep_traces).map_err(py_err(py))?;
     Ok(PyBatchRun { run: Arc::new(Mutex::new(run)) })
 }

@@ -109,7 +109,8 @@ impl PyTraceBundle {
     #[pyo3(signature = (*, partial=false))]
     fn reduce(&self, py: Python<'_>, partial: bool) -> PyResult<PyRolloutTrace> {
         let bundle = (*self.inner).clone();
-        let replay = py.detach(|| crate::reducer::replay_with(bundle, partial)).map_err(py_err(py))?;
+        let options = crate::reducer::ReplayOptions { partial, ..Default::default() };
+        let replay = py.detach(|| crate::reducer::replay_with(bundle, &options)).map_err(py_err(py))?;
         Ok(PyRolloutTrace::from_replay(replay))
     }
 

@@ -428,7 +428,11 @@ pub fn replay_bundle(
     partial: bool,
     limits: Option<super::batch::PyLimits>,
 ) -> PyResult<PyRolloutTrace> {
-    let options = crate::reducer::ReplayOptions { limits: super::batch::limits_or_default(limits.as_ref()), partial };
+    let options = crate::reducer::ReplayOptions {
+        limits: super::batch::limits_or_default(limits.as_ref()),
+        partial,
+        ..Default::default()
+    };
     let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
     Ok(PyRolloutTrace::from_replay(replay))
 }

@@ -358,6 +358,7 @@ impl Reducer<'_> {
     }
 
     /// A pending record sent by a tool call.
+    #[allow(clippy::too_many_arguments)]
     fn tool_edge(
         &self,
         tool_call_id: &str,

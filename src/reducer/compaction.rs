@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::conversation::Sighting;
+use super::conversation::{normalize_items, Sighting};
 use super::{EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
@@ -120,8 +120,8 @@ impl Reducer<'_> {
             })
         };
         let (input_history, replacement_history) = (history("input_history")?, history("replacement_history")?);
-        let input = self.normalize_items(input_history, pid)?;
-        let replacement = self.normalize_items(replacement_history, pid)?;
+        let input = normalize_items(input_history, pid)?;
+        let replacement = normalize_items(replacement_history, pid)?;
 
         let at = Sighting { thread, turn, wall_time_unix_ms: cx.wall_time_unix_ms };
         let producer = [ProducerRef::Compaction { compaction_id: compaction_id.to_string() }];

@@ -42,15 +42,13 @@ pub(crate) enum Mode {
 // ---------------------------------------------------------------------------
 // Normalization (§6)
 
-impl Reducer<'_> {
-    /// Normalizes a list of model items read from payload `pid` (§6.1).
-    pub(super) fn normalize_items(&self, items: &[Value], pid: &str) -> Result<Vec<Candidate>> {
-        let mut candidates = Vec::with_capacity(items.len());
-        for item in items {
-            candidates.extend(normalize_listed_item(item, pid)?);
-        }
-        Ok(candidates)
+/// Normalizes a list of model items read from payload `pid` (§6.1).
+pub(super) fn normalize_items(items: &[Value], pid: &str) -> Result<Vec<Candidate>> {
+    let mut candidates = Vec::with_capacity(items.len());
+    for item in items {
+        candidates.extend(normalize_listed_item(item, pid)?);
     }
+    Ok(candidates)
 }
 
 /// One item of a list of model items: `None` for `additional_tools`, which

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::conversation::Mode;
+use super::conversation::{normalize_items, Mode};
 use super::{EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
@@ -172,7 +172,7 @@ impl Reducer<'_> {
             .get("output_items")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
-        let candidates = self.normalize_items(outputs, pid)?;
+        let candidates = normalize_items(outputs, pid)?;
         // Taken out rather than cloned: the response's items extend it below.
         let mut snapshot = self.snapshots.remove(thread).unwrap_or_default();
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];

@@ -6,6 +6,7 @@
 //!
 //! * `thread`: threads and codex turns;
 //! * `inference`: inference calls and token usage;
+//! * `read_ahead`: reading events and payloads ahead of the reducer;
 //! * `request`: reading inference requests, fast;
 //! * `conversation`: model items → conversation items, reconciliation;
 //! * `compaction`: compaction requests and installed checkpoints;
@@ -19,6 +20,7 @@ mod code_cell;
 mod compaction;
 mod conversation;
 mod inference;
+mod read_ahead;
 mod request;
 mod terminal;
 mod thread;
@@ -40,14 +42,24 @@ pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
     Ok(replay_bundle_with(path, &ReplayOptions::default())?.trace)
 }
 
-/// How to replay: admission limits, and whether to keep what a broken
-/// bundle allows instead of failing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How to replay: admission limits, whether to keep what a broken bundle
+/// allows instead of failing, and whether to read on a second thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayOptions {
     pub limits: Limits,
     /// Lenient replay for crashed or live sessions: when an event cannot be
     /// read or reduced, return the trace reduced from every event before it.
     pub partial: bool,
+    /// Read and parse payloads on a second thread while the reducer applies
+    /// earlier events (on by default). The result is the same either way;
+    /// turn it off where other replays already keep every core busy.
+    pub read_ahead: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { limits: Limits::default(), partial: false, read_ahead: true }
+    }
 }
 
 /// The result of a replay. `diagnostics` is empty unless a partial replay
@@ -70,28 +82,30 @@ impl Replay {
 /// schema version is not checked, as in the reference.
 pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Result<Replay> {
     let bundle = TraceBundle::open_unchecked_version(path, options.limits)?;
-    replay_with(bundle, options.partial)
+    replay_with(bundle, options)
 }
 
 /// Replays an opened bundle strictly.
 pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
-    crate::error::catch_panics(|| replay_prefix(bundle, None)).map_err(|err| err.with_bundle(bundle.root()))
+    let read_ahead = ReplayOptions::default().read_ahead;
+    crate::error::catch_panics(|| replay_prefix(bundle, None, read_ahead)).map_err(|err| err.with_bundle(bundle.root()))
 }
 
-/// Replays an opened bundle, leniently if `partial`.
-pub fn replay_with(bundle: TraceBundle, partial: bool) -> Result<Replay> {
+/// Replays an opened bundle with `options` (its limits are the bundle's
+/// own, given when it was opened).
+pub fn replay_with(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
     let root = bundle.root().to_path_buf();
-    crate::error::catch_panics(|| replay_checked(bundle, partial)).map_err(|err| err.with_bundle(&root))
+    crate::error::catch_panics(|| replay_checked(bundle, options)).map_err(|err| err.with_bundle(&root))
 }
 
-fn replay_checked(bundle: TraceBundle, partial: bool) -> Result<Replay> {
-    match replay_prefix(&bundle, None) {
+fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
+    match replay_prefix(&bundle, None, options.read_ahead) {
         Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new(), bundle }),
-        Err(error) if partial && error.location.line.is_some() => {
+        Err(error) if options.partial && error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
             let stop = error.location.line;
-            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)))?;
+            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)), options.read_ahead)?;
             Ok(Replay { trace, diagnostics: vec![error], bundle })
         }
         Err(error) => Err(error),
@@ -100,21 +114,24 @@ fn replay_checked(bundle: TraceBundle, partial: bool) -> Result<Replay> {
 
 /// Replays every event on a line before `stop_before_line` (all when
 /// `None`); the end-of-replay step runs only for a complete replay.
-fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>) -> Result<RolloutTrace> {
+fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>, read_ahead: bool) -> Result<RolloutTrace> {
+    let events = bundle.events()?;
+    let reader = read_ahead::PayloadReader::new(bundle);
     let mut reducer = Reducer::new(bundle);
-    for event in bundle.events()? {
-        let LocatedEvent { line, event } = match event {
-            Ok(event) => event,
-            Err(_) if stop_before_line.is_some() => break,
-            Err(error) => return Err(error),
-        };
-        if stop_before_line.is_some_and(|stop| line >= stop) {
-            break;
+    read_ahead::with_ready_events(events, reader, stop_before_line, read_ahead, |events| {
+        for ready in events {
+            let read_ahead::ReadyEvent { event: LocatedEvent { line, event }, payloads, .. } = match ready {
+                Ok(ready) => ready,
+                Err(_) if stop_before_line.is_some() => break,
+                Err(error) => return Err(error),
+            };
+            reducer.ready = payloads;
+            reducer.apply(&event).map_err(|err| {
+                err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq)
+            })?;
         }
-        reducer.apply(&event).map_err(|err| {
-            err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq)
-        })?;
-    }
+        Ok(())
+    })?;
     if stop_before_line.is_some() {
         return Ok(reducer.trace);
     }
@@ -140,9 +157,11 @@ pub(crate) struct Reducer<'b> {
     next_terminal_operation_ordinal: u64,
     /// Last model-visible snapshot per thread (02 §2).
     snapshots: HashMap<String, Vec<String>>,
-    /// The last inference request read per thread, to skip re-reading the
-    /// history the next request repeats.
-    request_memos: request::RequestMemos,
+    /// The payloads read ahead for the event being applied.
+    ready: read_ahead::ReadyPayloads,
+    /// The candidates of the last inference request per thread, which the
+    /// next request's repeated items reuse.
+    candidate_memos: request::CandidateMemos,
     /// Replacement history of the latest compaction not yet consumed by a
     /// full request, per thread.
     pending_replacements: HashMap<String, Vec<String>>,
@@ -175,7 +194,8 @@ impl<'b> Reducer<'b> {
             next_item_ordinal: 1,
             next_terminal_operation_ordinal: 1,
             snapshots: HashMap::new(),
-            request_memos: request::RequestMemos::default(),
+            ready: read_ahead::ReadyPayloads::default(),
+            candidate_memos: request::CandidateMemos::default(),
             pending_replacements: HashMap::new(),
             listed_items: HashSet::new(),
             items_by_call: HashMap::new(),
@@ -372,11 +392,17 @@ impl<'b> Reducer<'b> {
         Ok(self.trace)
     }
 
-    /// Reads and parses a payload file (reducer §1.2).
+    /// Reads and parses a payload file (reducer §1.2), unless it was read
+    /// ahead for this event.
     fn read_payload(&mut self, payload: &RawPayloadRef) -> Result<Value> {
-        let bytes = self.bundle.read_payload_bytes(payload)?;
-        let value = self.bundle.parse_payload(payload, &bytes)?;
-        self.count_payload_bytes(payload, bytes.len())?;
+        let (value, size) = match self.ready.take_value(payload) {
+            Some(ready) => ready?,
+            None => {
+                let bytes = self.bundle.read_payload_bytes(payload)?;
+                (self.bundle.parse_payload(payload, &bytes)?, bytes.len())
+            }
+        };
+        self.count_payload_bytes(payload, size)?;
         Ok(value)
     }
 

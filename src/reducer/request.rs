@@ -4,15 +4,21 @@
 //! Every request of a thread repeats the whole conversation so far: a long
 //! session is hundreds of megabytes of the same items, sent again and again.
 //! Normalization depends only on an item's bytes and the payload id, so the
-//! reducer keeps, per thread, the last request's text and the candidates of
-//! its items (`RequestMemo`). The next request then reuses the candidate of
-//! every item whose bytes are unchanged and parses only the items it adds.
+//! thread's last request is kept: its text and item layout by the
+//! `RequestReader`, the candidates of its items by the reducer
+//! (`CandidateMemos`). The next request then reuses the candidate of every
+//! item whose bytes are unchanged and parses only the items it adds.
 //! Usually a request even starts with the previous one, byte for byte, up to
 //! the end of its last item; then that part is compared, not parsed at all.
 //!
+//! The two halves may run on different threads (see `read_ahead`): the
+//! reader hands each request over as a `ReadRequest` that names known items
+//! by their index in the last request and says how both memos change
+//! (`MemoChange`), so they stay in step without sharing anything.
+//!
 //! The fast path must read every payload exactly as the `Value` path does,
 //! errors included. It steps aside (and the `Value` path reads the payload)
-//! whenever it cannot be sure of that; see `Reducer::read_request_fast`.
+//! whenever it cannot be sure of that; see `RequestReader::read_fast`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,9 +29,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::conversation::{normalize_listed_item, Candidate};
+use super::conversation::{normalize_items, normalize_listed_item, Candidate};
 use super::Reducer;
-use crate::bundle::PARSER_MAX_DEPTH;
+use crate::bundle::{TraceBundle, PARSER_MAX_DEPTH};
 use crate::error::{Error, Result};
 use crate::format::RawPayloadRef;
 use crate::limits::json_depth_exceeds;
@@ -36,16 +42,60 @@ pub(crate) struct Request {
     pub candidates: Vec<Candidate>,
     /// The last `previous_response_id`, when it is a string.
     pub previous_response_id: Option<String>,
-    /// From the fast path: what the thread's memo keeps besides candidates.
-    kept: Option<Kept>,
+    /// Whether the candidates become the thread's memo once reduced.
+    remember: bool,
 }
 
-/// Per thread, the last request read by the fast path; and a buffer for
-/// reading the next request into.
-#[derive(Default)]
-pub(crate) struct RequestMemos {
+/// A request payload as the reader hands it to the reducer.
+pub(crate) struct ReadRequest {
+    /// The payload's size, counted against the bundle limit before `body`
+    /// is looked at (the `Value` path's order of errors).
+    pub size: usize,
+    /// The input items, or the first error in reading them.
+    body: Result<RequestBody>,
+}
+
+struct RequestBody {
+    /// The items that yield a candidate, in order.
+    items: Vec<RequestItem>,
+    previous_response_id: Option<String>,
+    memo: MemoChange,
+}
+
+enum RequestItem {
+    /// The same bytes as the item with this candidate index in the thread's
+    /// last request (the memo).
+    Known(usize),
+    New(Candidate),
+}
+
+/// What becomes of the thread's memo, on both sides, after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemoChange {
+    /// A full request read by the fast path becomes the memo.
+    Replace,
+    /// An incremental request holds only the latest items: the memo stays
+    /// for the next full request.
+    Keep,
+    /// A request read by the `Value` path leaves no memo.
+    Drop,
+}
+
+/// The reader's half: per thread, the last request's text and item layout;
+/// and a buffer for reading the next request into.
+pub(crate) struct RequestReader {
     by_thread: HashMap<String, RequestMemo>,
     spare: Vec<u8>,
+    /// The fast path leaves the nesting limit to serde_json, which is only
+    /// right for a bundle limit at least as high as serde_json's.
+    fast_path: bool,
+}
+
+/// The reducer's half: per thread, the candidates of the last request's
+/// items, indexed by `MemoItem::candidate`; `None` once taken.
+#[derive(Default)]
+pub(crate) struct CandidateMemos {
+    by_thread: HashMap<String, Vec<Option<Candidate>>>,
 }
 
 #[cfg(test)]
@@ -61,17 +111,8 @@ struct RequestMemo {
     /// The request's bytes, known to be UTF-8.
     text: Vec<u8>,
     items: Vec<MemoItem>,
-    /// Indexed by `MemoItem::candidate`; `None` once reused.
-    candidates: Vec<Option<Candidate>>,
     /// Whether `text` up to the end of its last item can stand for the
     /// same bytes at the start of the next request (see `resume`).
-    resumable: bool,
-}
-
-/// A request's text and items, to become its thread's memo.
-struct Kept {
-    text: Vec<u8>,
-    items: Vec<MemoItem>,
     resumable: bool,
 }
 
@@ -84,68 +125,57 @@ struct MemoItem {
     candidate: Option<usize>,
 }
 
-/// An input item during the fast path: its range, and its candidate from
-/// the memo or its value parsed now.
+/// An input item during the fast path: known from the memo (with its
+/// candidate index there), or its value parsed now.
 enum Slot {
-    Known(Option<Candidate>),
+    Known(Option<usize>),
     New(Value),
 }
 
 /// How the fast path ended: read, or left to the `Value` path with the
 /// payload's bytes.
 enum Fast {
-    Read(Request),
+    Read(ReadRequest),
     Declined(Vec<u8>),
 }
 
-impl Reducer<'_> {
-    /// Reads a request payload with the reference's errors.
-    pub(super) fn read_request(&mut self, payload: &RawPayloadRef, thread: &str) -> Result<Request> {
-        let mut bytes = std::mem::take(&mut self.request_memos.spare);
-        self.bundle.read_payload_into(payload, &mut bytes)?;
-        // The fast path leaves the nesting limit to serde_json, which is
-        // only right for a bundle limit at least as high as serde_json's.
+impl RequestReader {
+    /// Created on the replaying thread (tests choose the path there).
+    pub(crate) fn new(bundle: &TraceBundle) -> Self {
         #[cfg(test)]
         let fast_path = !VALUE_PATH_ONLY.get();
         #[cfg(not(test))]
         let fast_path = true;
-        if fast_path && self.bundle.limits().max_json_depth >= PARSER_MAX_DEPTH {
-            let memo = self.request_memos.by_thread.remove(thread).unwrap_or_default();
-            match self.read_request_fast(payload, thread, bytes, memo)? {
+        RequestReader {
+            by_thread: HashMap::new(),
+            spare: Vec::new(),
+            fast_path: fast_path && bundle.limits().max_json_depth >= PARSER_MAX_DEPTH,
+        }
+    }
+
+    /// Reads the request payload of an inference in `thread`. Errors here
+    /// are those before the size is counted (reading, parsing).
+    pub(crate) fn read(&mut self, bundle: &TraceBundle, payload: &RawPayloadRef, thread: &str) -> Result<ReadRequest> {
+        let mut bytes = std::mem::take(&mut self.spare);
+        bundle.read_payload_into(payload, &mut bytes)?;
+        if self.fast_path {
+            let memo = self.by_thread.remove(thread).unwrap_or_default();
+            match self.read_fast(payload, thread, bytes, memo) {
                 Fast::Read(request) => return Ok(request),
                 Fast::Declined(unread) => bytes = unread,
             }
         }
-        let body = self.bundle.parse_payload(payload, &bytes)?;
-        self.count_payload_bytes(payload, bytes.len())?;
-        self.request_memos.spare = bytes;
-        let pid = payload.raw_payload_id.as_str();
-        let input = body
-            .get("input")
-            .ok_or_else(|| Error::reduce(format!("inference request payload {pid} did not contain input")))?
-            .as_array()
-            .ok_or_else(|| Error::reduce(format!("inference request payload {pid} had non-array input")))?;
-        Ok(Request {
-            candidates: self.normalize_items(input, pid)?,
-            previous_response_id: body.get("previous_response_id").and_then(Value::as_str).map(str::to_string),
-            kept: None,
-        })
+        let body = bundle.parse_payload(payload, &bytes)?;
+        let size = bytes.len();
+        self.spare = bytes;
+        Ok(ReadRequest { size, body: value_body(&body, &payload.raw_payload_id) })
     }
 
     /// Frees the memo of a thread that ended: with many threads, memos
     /// would otherwise hold the last request of each to the end. (A later
     /// request of the thread would just be read without one.)
-    pub(super) fn forget_requests(&mut self, thread: &str) {
-        self.request_memos.by_thread.remove(thread);
-    }
-
-    /// Keeps a reduced request as its thread's memo.
-    pub(super) fn remember_request(&mut self, thread: &str, request: Request) {
-        if let Some(Kept { text, items, resumable }) = request.kept {
-            let candidates = request.candidates.into_iter().map(Some).collect();
-            let memo = RequestMemo { text, items, candidates, resumable };
-            self.request_memos.by_thread.insert(thread.to_string(), memo);
-        }
+    pub(crate) fn forget(&mut self, thread: &str) {
+        self.by_thread.remove(thread);
     }
 
     /// The fast path. It reads a payload exactly when the `Value` path
@@ -158,92 +188,136 @@ impl Reducer<'_> {
     /// * an item whose bytes are those of the memo's item at its index was
     ///   parsed with that request, at the same depth; other items are
     ///   parsed now, as `Value`s, and checked to nest no deeper than
-    ///   serde_json allows at their depth in the payload (the caller has
-    ///   made sure that the bundle's limit is not lower);
+    ///   serde_json allows at their depth in the payload (`fast_path` is
+    ///   only set where the bundle's limit is not lower);
     /// * any doubt declines: a payload that is not an object, an `input`
     ///   that is not an array or appears twice, serde_json's reserved keys.
     ///
-    /// Errors come in the `Value` path's order: the bytes are counted once
-    /// the payload is known to parse, and only then are items normalized.
+    /// Items are normalized once the payload is known to parse; the first
+    /// error among them goes to the reducer, which counts the bytes first.
     ///
-    /// An incremental request (one with a `previous_response_id`) holds
-    /// only the latest items: the memo stays for the next full request.
-    fn read_request_fast(
-        &mut self,
-        payload: &RawPayloadRef,
-        thread: &str,
-        bytes: Vec<u8>,
-        mut memo: RequestMemo,
-    ) -> Result<Fast> {
-        let text = bytes;
+    /// Each memo item names a distinct candidate index and each request item
+    /// at most one memo item, so every candidate a `Known` item names is
+    /// still in the reducer's memo when it is taken.
+    fn read_fast(&mut self, payload: &RawPayloadRef, thread: &str, text: Vec<u8>, memo: RequestMemo) -> Fast {
         let split = resume(&text, &memo).or_else(|| split_items(&text, &memo));
         let Some(Split { items, previous_response_id, resumable }) = split else {
-            self.request_memos.spare = memo.text;
-            return Ok(Fast::Declined(text));
+            self.spare = memo.text;
+            return Fast::Declined(text);
         };
-        let incremental = previous_response_id.is_some();
         let mut slots = Vec::with_capacity(items.len());
         for (range, known) in items {
             let slot = match known.map(|index| memo.items.get(index).map(|item| item.candidate)) {
-                Some(Some(None)) => Slot::Known(None),
-                Some(Some(Some(at))) => {
-                    let candidate = match memo.candidates.get_mut(at) {
-                        Some(kept) if incremental => kept.clone(),
-                        Some(kept) => kept.take(),
-                        None => None,
-                    };
-                    match candidate {
-                        Some(candidate) => Slot::Known(Some(candidate)),
-                        None => return Ok(Fast::Declined(text)),
-                    }
-                }
-                Some(None) => return Ok(Fast::Declined(text)),
+                Some(Some(candidate)) => Slot::Known(candidate),
+                Some(None) => return Fast::Declined(text),
                 None => {
                     let item = &text[range.clone()];
                     // Items sit two levels deep: in the request object, in `input`.
                     if json_depth_exceeds(item, PARSER_MAX_DEPTH - 2) {
-                        return Ok(Fast::Declined(text));
+                        return Fast::Declined(text);
                     }
                     match serde_json::from_slice::<Value>(item) {
                         Ok(value) => Slot::New(value),
-                        Err(_) => return Ok(Fast::Declined(text)),
+                        Err(_) => return Fast::Declined(text),
                     }
                 }
             };
             slots.push((range, slot));
         }
-        self.count_payload_bytes(payload, text.len())?;
+        let size = text.len();
         let pid = payload.raw_payload_id.as_str();
-        let mut candidates = Vec::with_capacity(slots.len());
-        let mut items = Vec::with_capacity(slots.len());
+        let mut request_items = Vec::with_capacity(slots.len());
+        let mut memo_items = Vec::with_capacity(slots.len());
         for (range, slot) in slots {
-            let candidate = match slot {
-                Slot::Known(Some(mut candidate)) => {
-                    #[cfg(test)]
-                    REUSED_ITEMS.set(REUSED_ITEMS.get() + 1);
-                    candidate.move_to_payload(pid);
-                    Some(candidate)
-                }
+            let item = match slot {
                 Slot::Known(None) => None,
-                Slot::New(value) => normalize_listed_item(&value, pid)?,
+                Slot::Known(Some(at)) => Some(RequestItem::Known(at)),
+                Slot::New(value) => match normalize_listed_item(&value, pid) {
+                    Ok(candidate) => candidate.map(RequestItem::New),
+                    Err(error) => return Fast::Read(ReadRequest { size, body: Err(error) }),
+                },
             };
-            let at = candidate.map(|candidate| {
-                candidates.push(candidate);
-                candidates.len() - 1
+            let candidate = item.map(|item| {
+                request_items.push(item);
+                request_items.len() - 1
             });
-            items.push(MemoItem { range, candidate: at });
+            memo_items.push(MemoItem { range, candidate });
         }
-        let kept = if incremental {
-            self.request_memos.by_thread.insert(thread.to_string(), memo);
-            self.request_memos.spare = text;
-            None
+        let memo_change = if previous_response_id.is_some() {
+            self.by_thread.insert(thread.to_string(), memo);
+            self.spare = text;
+            MemoChange::Keep
         } else {
             // The replaced memo's text serves the next read.
-            self.request_memos.spare = memo.text;
-            let resumable = resumable && items.last().is_some_and(|item| closes_token(&text, &item.range));
-            Some(Kept { text, items, resumable })
+            self.spare = memo.text;
+            let resumable = resumable && memo_items.last().is_some_and(|item| closes_token(&text, &item.range));
+            self.by_thread.insert(thread.to_string(), RequestMemo { text, items: memo_items, resumable });
+            MemoChange::Replace
         };
-        Ok(Fast::Read(Request { candidates, previous_response_id, kept }))
+        let body = RequestBody { items: request_items, previous_response_id, memo: memo_change };
+        Fast::Read(ReadRequest { size, body: Ok(body) })
+    }
+}
+
+/// The `Value` path's reading of a parsed request.
+fn value_body(body: &Value, pid: &str) -> Result<RequestBody> {
+    let input = body
+        .get("input")
+        .ok_or_else(|| Error::reduce(format!("inference request payload {pid} did not contain input")))?
+        .as_array()
+        .ok_or_else(|| Error::reduce(format!("inference request payload {pid} had non-array input")))?;
+    Ok(RequestBody {
+        items: normalize_items(input, pid)?.into_iter().map(RequestItem::New).collect(),
+        previous_response_id: body.get("previous_response_id").and_then(Value::as_str).map(str::to_string),
+        memo: MemoChange::Drop,
+    })
+}
+
+impl Reducer<'_> {
+    /// The request read ahead for this event, with the reference's errors:
+    /// read and parse errors, then the bundle limit, then the items'.
+    pub(super) fn read_request(&mut self, payload: &RawPayloadRef, thread: &str) -> Result<Request> {
+        let read = self
+            .ready
+            .take_request(payload)
+            .ok_or_else(|| Error::reduce(format!("request payload {} was not read ahead", payload.raw_payload_id)))??;
+        self.count_payload_bytes(payload, read.size)?;
+        let body = read.body?;
+        let mut memo = self.candidate_memos.by_thread.remove(thread).unwrap_or_default();
+        let keep = body.memo == MemoChange::Keep;
+        let pid = payload.raw_payload_id.as_str();
+        let mut candidates = Vec::with_capacity(body.items.len());
+        for item in body.items {
+            candidates.push(match item {
+                RequestItem::New(candidate) => candidate,
+                RequestItem::Known(at) => {
+                    #[cfg(test)]
+                    REUSED_ITEMS.set(REUSED_ITEMS.get() + 1);
+                    let kept = memo.get_mut(at).and_then(|kept| if keep { kept.clone() } else { kept.take() });
+                    let mut candidate = kept.expect("the reader names only candidates the memo still holds");
+                    candidate.move_to_payload(pid);
+                    candidate
+                }
+            });
+        }
+        if keep {
+            self.candidate_memos.by_thread.insert(thread.to_string(), memo);
+        }
+        let remember = body.memo == MemoChange::Replace;
+        Ok(Request { candidates, previous_response_id: body.previous_response_id, remember })
+    }
+
+    /// Keeps a reduced request's candidates as its thread's memo.
+    pub(super) fn remember_request(&mut self, thread: &str, request: Request) {
+        if request.remember {
+            let candidates = request.candidates.into_iter().map(Some).collect();
+            self.candidate_memos.by_thread.insert(thread.to_string(), candidates);
+        }
+    }
+
+    /// Frees the candidates of a thread that ended (see `RequestReader::forget`).
+    pub(super) fn forget_requests(&mut self, thread: &str) {
+        self.candidate_memos.by_thread.remove(thread);
     }
 }
 
@@ -961,7 +1035,6 @@ mod tests {
         let memo = |text: &str, ends: &[usize]| RequestMemo {
             text: text.as_bytes().to_vec(),
             items: ends.iter().map(|&end| MemoItem { range: 0..end, candidate: None }).collect(),
-            candidates: Vec::new(),
             resumable: true,
         };
         let old = r#"{"input":[{"a":1}]}"#;
