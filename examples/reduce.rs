@@ -3,7 +3,7 @@
 //! (`perf record`, `valgrind --tool=callgrind`).
 //!
 //! Usage: `cargo run --release --example reduce -- [--no-read-ahead] BUNDLE [STATE_JSON]`.
-//! Prints the replay and write times on stderr.
+//! Prints the replay, write and free times on stderr.
 
 use std::path::Path;
 use std::time::Instant;
@@ -32,5 +32,12 @@ fn main() {
             std::process::exit(1);
         }
     }
-    eprintln!("replay {:.3} s, write {:.3} s", replayed.as_secs_f64(), (start.elapsed() - replayed).as_secs_f64());
+    let written = start.elapsed();
+    drop(trace);
+    eprintln!(
+        "replay {:.3} s, write {:.3} s, free {:.3} s",
+        replayed.as_secs_f64(),
+        (written - replayed).as_secs_f64(),
+        (start.elapsed() - written).as_secs_f64()
+    );
 }

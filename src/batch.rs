@@ -45,18 +45,27 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
 }
 
 /// Reduces one job: replay, then write `state.json` atomically if asked.
-pub fn run_job(job: &Job, options: &ReplayOptions, keep_trace: bool) -> JobResult {
+pub fn run_job(job: &Job, options: &ReplayOptions) -> Result<Replay> {
     let replay = replay_bundle_with(&job.bundle, options)?;
     if let Some(output) = &job.output {
         crate::output::write_atomic_with(output, |out| replay.trace.write_json(out))?;
     }
-    Ok(JobOutcome { partial: replay.is_partial(), replay: keep_trace.then_some(replay) })
+    Ok(replay)
+}
+
+/// The options for each of `jobs` replays on `workers` threads: reading
+/// ahead on a second thread only pays while there are idle cores, and
+/// with at least as many jobs as workers there are none.
+fn per_job(options: &ReplayOptions, jobs: usize, workers: usize) -> ReplayOptions {
+    ReplayOptions { read_ahead: options.read_ahead && jobs < workers, ..*options }
 }
 
 /// Reduces every bundle; results come back in input order.
 pub fn reduce_many(paths: &[PathBuf], options: &ReplayOptions, workers: Option<usize>) -> Result<Vec<Result<Replay>>> {
-    let pool = pool(worker_count(workers))?;
-    Ok(pool.install(|| paths.par_iter().map(|path| replay_bundle_with(path, options)).collect()))
+    let workers = worker_count(workers);
+    let options = per_job(options, paths.len(), workers);
+    let pool = pool(workers)?;
+    Ok(pool.install(|| paths.par_iter().map(|path| replay_bundle_with(path, &options)).collect()))
 }
 
 /// A batch running in the background; `next` yields `(index, result)` as
@@ -68,7 +77,9 @@ pub struct BatchRun {
 
 impl BatchRun {
     pub fn start(jobs: Vec<Job>, options: ReplayOptions, workers: Option<usize>, keep_traces: bool) -> Result<Self> {
-        let pool = pool(worker_count(workers))?;
+        let workers = worker_count(workers);
+        let options = per_job(&options, jobs.len(), workers);
+        let pool = pool(workers)?;
         let (sender, receiver) = mpsc::channel();
         let remaining = jobs.len();
         // The pool lives as long as its last job: rayon keeps it alive
@@ -76,9 +87,18 @@ impl BatchRun {
         pool.spawn(move || {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
                 // `replay_with` already turns a panic into an error.
-                let result = run_job(&job, &options, keep_traces);
+                let (result, spent) = match run_job(&job, &options) {
+                    Ok(replay) if keep_traces => {
+                        (Ok(JobOutcome { partial: replay.is_partial(), replay: Some(replay) }), None)
+                    }
+                    Ok(replay) => (Ok(JobOutcome { partial: replay.is_partial(), replay: None }), Some(replay)),
+                    Err(error) => (Err(error), None),
+                };
                 // The receiver may be gone if the caller stopped listening.
                 let _ = sender.send((index, result));
+                // Freeing a large trace takes milliseconds; the caller has
+                // its result first.
+                drop(spent);
             });
         });
         Ok(BatchRun { receiver, remaining })
