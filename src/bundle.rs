@@ -112,12 +112,11 @@ impl TraceBundle {
     /// one event or the error that stops reading.
     pub fn events(&self) -> Result<EventReader> {
         let path = self.event_log_path();
-        let file = open_regular(&path).map_err(|err| {
+        let (file, size) = open_regular(&path).map_err(|err| {
             Error::new(ErrorKind::Bundle, format!("open trace event log {}: {err}", path.display()))
                 .with_bundle(&self.root)
                 .with_file(EVENT_LOG_FILE)
         })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         if size > self.limits.max_bundle_bytes {
             return Err(Error::new(
                 ErrorKind::Limit,
@@ -290,10 +289,10 @@ impl ReadFailure {
     }
 }
 
-/// Opens a file for reading only if it is a regular file. Anything else
-/// (a FIFO, a device) is refused: opening a FIFO would wait for a writer
-/// forever, and a device can be endless.
-pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
+/// Opens a file for reading only if it is a regular file, and gives its
+/// size. Anything else (a FIFO, a device) is refused: opening a FIFO would
+/// wait for a writer forever, and a device can be endless.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -302,10 +301,11 @@ pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
         options.custom_flags(libc::O_NONBLOCK);
     }
     let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    Ok(file)
+    Ok((file, metadata.len()))
 }
 
 /// Reads a whole file whose size is at most `limit`, judged before reading
@@ -319,8 +319,7 @@ fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFai
 /// `read_bounded` into `bytes`, replacing its content.
 fn read_bounded_into(path: &Path, limit: u64, bytes: &mut Vec<u8>) -> std::result::Result<(), ReadFailure> {
     bytes.clear();
-    let file = open_regular(path).map_err(ReadFailure::Io)?;
-    let size = file.metadata().map_err(ReadFailure::Io)?.len();
+    let (file, size) = open_regular(path).map_err(ReadFailure::Io)?;
     if size > limit {
         return Err(ReadFailure::TooLarge { size, limit });
     }

@@ -170,7 +170,7 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
             );
             return (0, Vec::new());
         }
-        Ok(_) => match crate::bundle::open_regular(&path).and_then(|mut file| {
+        Ok(_) => match crate::bundle::open_regular(&path).and_then(|(mut file, _)| {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| bytes)
         }) {
