@@ -8,10 +8,11 @@ Reports, in one run, for each bundle:
 * ``rollout-trace reduce`` (the CLI, a child process writing state.json):
   wall time, bundle MB/s, peak RSS; the same minus the CLI's start-up
   (interpreter and imports, timed separately), and that as a multiple of
-  the parse floor;
+  the parse floor; its CPU time (user + system, both threads) likewise,
+  since the reduce reads ahead on a second thread while the floor is one;
 * Python ``replay_bundle(bundle).save(out)`` in a child process (the same
   work as the CLI): wall time and its overhead over the CLI, and the time
-  inside the process;
+  inside the process; also with ``read_ahead=False`` (one thread);
 * peak RSS against 3 x (largest payload + state.json);
 * scaling: how reduce time grows from one bundle to the next (about twice
   the size).
@@ -42,14 +43,23 @@ PYTHON_REDUCE = r"""
 import sys, time
 import rollout_trace
 start = time.perf_counter()
-rollout_trace.replay_bundle(sys.argv[1]).save(sys.argv[2])
+rollout_trace.replay_bundle(sys.argv[1], read_ahead=sys.argv[3] == "1").save(sys.argv[2])
 print(time.perf_counter() - start)
 """
 
 
-def run(command: list[str]) -> tuple[float, float, str]:
-    """Runs a child process; returns its wall time (s), its own peak RSS
-    (MB, from wait4) and its standard output."""
+class Run(tuple):
+    """A child's wall time (s), peak RSS (MB), standard output, CPU time (s)."""
+
+    wall = property(lambda self: self[0])
+    rss = property(lambda self: self[1])
+    out = property(lambda self: self[2])
+    cpu = property(lambda self: self[3])
+
+
+def run(command: list[str]) -> Run:
+    """Runs a child process; returns its wall time, its own peak RSS (from
+    wait4), its standard output and its CPU time (user + system)."""
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
@@ -59,7 +69,7 @@ def run(command: list[str]) -> tuple[float, float, str]:
             err.seek(0)
             raise SystemExit(f"{' '.join(command)} failed:\n{err.read()}")
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, out.read()
+        return Run((wall, usage.ru_maxrss / 1024, out.read(), usage.ru_utime + usage.ru_stime))
 
 
 def ensure_extension(build: bool) -> None:
@@ -121,8 +131,10 @@ def main() -> None:
     bundles = [bundle(size) for size in args.sizes]
 
     # The CLI's fixed cost: interpreter start-up and imports.
-    startup = min([run([sys.executable, "-c", "import rollout_trace.cli"])[0] for _ in range(args.repeat)])
-    print(f"CLI start-up (python -c 'import rollout_trace.cli'): {startup:.3f} s\n")
+    startup_runs = [run([sys.executable, "-c", "import rollout_trace.cli"]) for _ in range(args.repeat)]
+    startup = min(r.wall for r in startup_runs)
+    startup_cpu = min(r.cpu for r in startup_runs)
+    print(f"CLI start-up (python -c 'import rollout_trace.cli'): {startup:.3f} s, CPU {startup_cpu:.3f} s\n")
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -132,36 +144,45 @@ def main() -> None:
             largest = max(f.stat().st_size for f in (path / "payloads").iterdir()) / 1e6
             floor = min([float(run([str(floor_binary), str(path)])[2].split()[1]) for _ in range(args.repeat)])
             cli_runs = [run([cli, "reduce", "-q", "-o", str(state), str(path)]) for _ in range(args.repeat)]
-            cli_wall = min([wall for wall, _, _ in cli_runs])
-            cli_rss = max(rss for _, rss, _ in cli_runs)
+            cli_wall = min(r.wall for r in cli_runs)
+            cli_cpu = min(r.cpu for r in cli_runs)
+            cli_rss = max(r.rss for r in cli_runs)
             state_mb = state.stat().st_size / 1e6
-            py_runs = [run([sys.executable, "-c", PYTHON_REDUCE, str(path), str(state)])
-                       for _ in range(args.repeat)]
-            py_wall = min([wall for wall, _, _ in py_runs])
-            py_inside = min([float(out) for _, _, out in py_runs])
-            reduce = cli_wall - startup
+
+            def python(read_ahead: bool) -> list[Run]:
+                command = [sys.executable, "-c", PYTHON_REDUCE, str(path), str(state), str(int(read_ahead))]
+                return [run(command) for _ in range(args.repeat)]
+
+            py_runs, py_one_thread = python(True), python(False)
             rows.append({
                 "bundle": path.name, "mb": size, "largest_payload_mb": largest, "state_mb": state_mb,
-                "floor_s": floor, "cli_s": cli_wall, "reduce_s": reduce, "cli_rss_mb": cli_rss,
-                "python_s": py_wall, "python_inside_s": py_inside,
-                "python_rss_mb": max(rss for _, rss, _ in py_runs),
+                "floor_s": floor, "cli_s": cli_wall, "reduce_s": cli_wall - startup,
+                "reduce_cpu_s": cli_cpu - startup_cpu, "cli_rss_mb": cli_rss,
+                "python_s": min(r.wall for r in py_runs),
+                "python_inside_s": min(float(r.out) for r in py_runs),
+                "python_one_thread_inside_s": min(float(r.out) for r in py_one_thread),
+                "python_rss_mb": max(r.rss for r in py_runs),
             })
 
     print(f"{'bundle':<14}{'MB':>7}{'floor s':>9}{'floor MB/s':>11}{'CLI s':>8}{'reduce s':>10}{'MB/s':>7}"
-          f"{'x floor':>9}{'Python s':>10}{'vs CLI':>8}{'RSS MB':>8}{'RSS cap':>9}")
+          f"{'x floor':>9}{'CPU s':>7}{'CPU x':>7}{'Python s':>10}{'vs CLI':>8}{'RSS MB':>8}{'RSS cap':>9}")
     for row in rows:
         cap = 3 * (row["largest_payload_mb"] + row["state_mb"])
         print(f"{row['bundle']:<14}{row['mb']:>7.1f}{row['floor_s']:>9.3f}{row['mb'] / row['floor_s']:>11.0f}"
               f"{row['cli_s']:>8.3f}{row['reduce_s']:>10.3f}{row['mb'] / row['reduce_s']:>7.0f}"
-              f"{row['reduce_s'] / row['floor_s']:>9.2f}{row['python_s']:>10.3f}"
+              f"{row['reduce_s'] / row['floor_s']:>9.2f}{row['reduce_cpu_s']:>7.3f}"
+              f"{row['reduce_cpu_s'] / row['floor_s']:>7.2f}{row['python_s']:>10.3f}"
               f"{(row['python_s'] / row['cli_s'] - 1) * 100:>+7.1f}%{row['cli_rss_mb']:>8.1f}{cap:>9.1f}")
     print()
     print("reduce s = CLI wall time minus CLI start-up; x floor = reduce s / floor s;")
+    print("CPU s = the CLI's CPU time (user + system, all threads) minus start-up's; CPU x = CPU s / floor s;")
     print("Python s = child running replay_bundle(b).save(out), wall; vs CLI = its overhead over CLI s;")
     print("RSS MB = peak RSS of the CLI process; RSS cap = 3 x (largest payload + state.json).")
     for row in rows:
         print(f"  {row['bundle']}: largest payload {row['largest_payload_mb']:.2f} MB, state.json "
-              f"{row['state_mb']:.1f} MB, Python in-process {row['python_inside_s']:.3f} s, "
+              f"{row['state_mb']:.1f} MB, Python in-process {row['python_inside_s']:.3f} s "
+              f"({row['python_one_thread_inside_s']:.3f} s with read_ahead=False, "
+              f"x{row['python_one_thread_inside_s'] / row['floor_s']:.2f} floor), "
               f"Python peak RSS {row['python_rss_mb']:.1f} MB")
     if len(rows) > 1:
         print("\nscaling (reduce s):")

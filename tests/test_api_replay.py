@@ -37,6 +37,7 @@ def test_replay_gives_expected_state(case: Path) -> None:
     expected = (case / "expected.json").read_text(encoding="utf-8")
     trace = rollout_trace.replay_bundle(case / "bundle")
     assert trace.to_json() == expected
+    assert rollout_trace.replay_bundle(case / "bundle", read_ahead=False).to_json() == expected
     assert trace.bundle == TraceBundle.open(case / "bundle")
     assert TraceBundle.open(case / "bundle").reduce() == trace
     assert trace == RolloutTrace.from_json(expected)
@@ -52,5 +53,8 @@ def test_replay_failure_names_the_rule_and_bundle(case: Path) -> None:
         rollout_trace.replay_bundle(str(case / "bundle"))
     assert message in str(raised.value)
     assert raised.value.bundle == str(case / "bundle")
+    with pytest.raises(type(raised.value)) as on_one_thread:
+        rollout_trace.replay_bundle(str(case / "bundle"), read_ahead=False)
+    assert str(on_one_thread.value) == str(raised.value)
     with pytest.raises(type(raised.value)):
         TraceBundle.open(case / "bundle").reduce()

@@ -175,13 +175,19 @@ class StateError(TraceError): ...
 
 # ---------------------------------------------------------------- functions
 
-def replay_bundle(path: _PathLike, *, partial: bool = False, limits: Limits | None = None) -> RolloutTrace:
+def replay_bundle(
+    path: _PathLike, *, partial: bool = False, limits: Limits | None = None, read_ahead: bool = True
+) -> RolloutTrace:
     """Replays the bundle at ``path`` into its reduced graph.
 
     With ``partial=True`` a bundle from a crashed or live session (log ending
     mid-line, an event that cannot be read or reduced) gives the trace of
     every event before the bad one, ``is_partial`` set and the dropped event
     in ``diagnostics``; the default is strict, like the reference.
+
+    Payloads are read and parsed on a second thread while the reducer works
+    (the result is the same); pass ``read_ahead=False`` where other work
+    already keeps every core busy, e.g. one replay per process in a pool.
     """
 
 def reduce_batch(

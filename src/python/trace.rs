@@ -420,19 +420,18 @@ impl PyRolloutTrace {
 /// With `partial=True`, a bundle whose log ends mid-line or holds an event
 /// that cannot be read or reduced gives the trace of every event before it,
 /// with `is_partial` set and the dropped event in `diagnostics`.
+/// `read_ahead=False` reads payloads on the calling thread only.
 #[pyfunction]
-#[pyo3(signature = (path, *, partial=false, limits=None))]
+#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true))]
 pub fn replay_bundle(
     py: Python<'_>,
     path: PathBuf,
     partial: bool,
     limits: Option<super::batch::PyLimits>,
+    read_ahead: bool,
 ) -> PyResult<PyRolloutTrace> {
-    let options = crate::reducer::ReplayOptions {
-        limits: super::batch::limits_or_default(limits.as_ref()),
-        partial,
-        ..Default::default()
-    };
+    let options =
+        crate::reducer::ReplayOptions { limits: super::batch::limits_or_default(limits.as_ref()), partial, read_ahead };
     let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
     Ok(PyRolloutTrace::from_replay(replay))
 }
