@@ -401,22 +401,27 @@ impl Iterator for EventReader {
                     .with_kind(ErrorKind::Limit);
                 return self.fail(error);
             }
-            if json_depth_exceeds(text.as_bytes(), self.limits.max_json_depth) {
-                let error = self
-                    .error(format!(
-                        "parse trace event line {}: JSON nests deeper than {} levels",
-                        self.line, self.limits.max_json_depth
-                    ))
-                    .with_kind(ErrorKind::Limit);
-                return self.fail(error);
-            }
-            return Some(match serde_json::from_str::<RawTraceEvent>(text) {
-                Ok(event) => Ok(LocatedEvent { line: self.line, event }),
-                Err(err) => {
-                    self.done = true;
-                    Err(self.error(format!("parse trace event line {}: {err}", self.line)))
+            // As in `parse_payload`: under a limit at least serde_json's own,
+            // only a line that fails to parse needs the depth scan.
+            let max_depth = self.limits.max_json_depth;
+            let too_deep = |text: &str| json_depth_exceeds(text.as_bytes(), max_depth);
+            let scan_first = max_depth < PARSER_MAX_DEPTH;
+            let parsed = if scan_first && too_deep(text) {
+                None
+            } else {
+                match serde_json::from_str::<RawTraceEvent>(text) {
+                    Ok(event) => return Some(Ok(LocatedEvent { line: self.line, event })),
+                    Err(_) if !scan_first && too_deep(text) => None,
+                    Err(err) => Some(err),
                 }
-            });
+            };
+            let error = match parsed {
+                None => self
+                    .error(format!("parse trace event line {}: JSON nests deeper than {max_depth} levels", self.line))
+                    .with_kind(ErrorKind::Limit),
+                Some(err) => self.error(format!("parse trace event line {}: {err}", self.line)),
+            };
+            return self.fail(error);
         }
         None
     }
