@@ -8,6 +8,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::items::{Delivery, ItemRef};
 use super::{push_unique, EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{RawPayloadRef, ToolCallKind};
@@ -320,17 +321,26 @@ fn delivery(item: &ConversationItem) -> Option<(String, String, String)> {
 }
 
 impl Reducer<'_> {
-    /// Is `item_id` a delivery item of its thread from `author` with `content`?
-    fn is_delivery_of(&self, item_id: &str, author: &str, content: &str) -> bool {
-        self.delivery_of_item(item_id).is_some_and(|(a, c)| a == author && c == content)
+    /// (author, content) when the item is a delivery addressed to its
+    /// thread; worked out once per item (see `Delivery`).
+    fn delivery_of_item(&mut self, item: ItemRef) -> Option<&(String, String)> {
+        if let Delivery::Unknown = self.items.get(item).delivery {
+            let stored = self.stored(item);
+            let thread = self.trace.threads.get(&stored.thread_id)?;
+            let found = delivery(stored)
+                .filter(|(_, _, recipient)| *recipient == thread.agent_path)
+                .map(|(author, content, _)| Delivery::Yes(Box::new((author, content))));
+            self.items.get_mut(item).delivery = found.unwrap_or(Delivery::No);
+        }
+        match &self.items.get(item).delivery {
+            Delivery::Yes(delivery) => Some(delivery),
+            Delivery::No | Delivery::Unknown => None,
+        }
     }
 
-    /// (author, content) when the item is a delivery addressed to its thread.
-    fn delivery_of_item(&self, item_id: &str) -> Option<(String, String)> {
-        let item = self.trace.conversation_items.get(item_id)?;
-        let (author, content, recipient) = delivery(item)?;
-        let thread = self.trace.threads.get(&item.thread_id)?;
-        (thread.agent_path == recipient).then_some((author, content))
+    /// Is the item a delivery item of its thread from `author` with `content`?
+    fn is_delivery_of(&mut self, item: ItemRef, author: &str, content: &str) -> bool {
+        self.delivery_of_item(item).is_some_and(|(a, c)| a == author && c == content)
     }
 
     /// *tool-payload-ids*: invocation, runtime payloads, result, unique.
@@ -583,12 +593,14 @@ impl Reducer<'_> {
     /// *queue-or-resolve* (§6.4).
     fn queue_or_resolve(&mut self, pending: PendingEdge) -> Result<()> {
         if let Some(thread) = self.trace.threads.get(&pending.target_thread_id) {
-            let item = thread.conversation_item_ids.iter().find(|id| {
-                !self.edge_target_items.contains(*id)
-                    && self.is_delivery_of(id, &pending.message_author, &pending.message_content)
-            });
-            if let Some(item) = item.cloned() {
-                return self.upsert_for_item(pending, item);
+            let items: Vec<ItemRef> = thread.conversation_item_ids.iter().map(|id| ItemRef::of(id)).collect();
+            for item in items {
+                if !self.items.get(item).edge_target
+                    && self.is_delivery_of(item, &pending.message_author, &pending.message_content)
+                {
+                    let item_id = self.items.id(item).clone();
+                    return self.upsert_for_item(pending, item_id);
+                }
             }
         }
         if let Some(existing) = self.pending_edges.iter_mut().find(|p| p.edge_id == pending.edge_id) {
@@ -635,7 +647,7 @@ impl Reducer<'_> {
             }
             None => {
                 if let TraceAnchor::ConversationItem { item_id } = &edge.target {
-                    self.edge_target_items.insert(item_id.clone());
+                    self.items.get_mut(ItemRef::of(item_id)).edge_target = true;
                 }
                 self.trace.interaction_edges.insert(edge.edge_id.clone(), edge);
             }
@@ -645,14 +657,14 @@ impl Reducer<'_> {
 
     /// Hook (c) of §3.6: a reconciled delivery item resolves the first
     /// pending record waiting for it.
-    pub(super) fn resolve_pending_edge_for_item(&mut self, item_id: &str) -> Result<()> {
-        if self.pending_edges.is_empty() || self.edge_target_items.contains(item_id) {
+    pub(super) fn resolve_pending_edge_for_item(&mut self, item: ItemRef) -> Result<()> {
+        if self.pending_edges.is_empty() || self.items.get(item).edge_target {
             return Ok(());
         }
-        let Some((author, content)) = self.delivery_of_item(item_id) else {
+        let Some((author, content)) = self.delivery_of_item(item).cloned() else {
             return Ok(());
         };
-        let thread = &self.trace.conversation_items[item_id].thread_id;
+        let thread = &self.stored(item).thread_id;
         let Some(index) = self
             .pending_edges
             .iter()
@@ -661,7 +673,8 @@ impl Reducer<'_> {
             return Ok(());
         };
         let pending = self.pending_edges.remove(index);
-        self.upsert_for_item(pending, item_id.to_string())
+        let item_id = self.items.id(item).clone();
+        self.upsert_for_item(pending, item_id)
     }
 
     /// §6.7: the tool's result payload travels with its edge.

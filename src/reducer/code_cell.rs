@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
+use super::items::ItemRef;
 use super::{push_unique, EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{CodeCellRuntimeStatus, ExecutionStatus, RawPayloadRef};
@@ -307,10 +308,17 @@ impl Reducer<'_> {
     }
 
     /// Hook (b) of §3.6: a custom tool output belongs to its code cell.
-    pub(super) fn link_output_to_code_cell(&mut self, item_id: &str, call_id: &str) {
+    /// Once linked, a sighting changes nothing: cells are never removed and
+    /// their outputs and the item's producers only grow.
+    pub(super) fn link_output_to_code_cell(&mut self, item: ItemRef, call_id: &str) {
+        if self.items.get(item).code_cell_linked || self.trace.code_cells.is_empty() {
+            return;
+        }
         let code_cell_id = format!("code_cell:{call_id}");
         if self.trace.code_cells.contains_key(&code_cell_id) {
-            self.add_code_cell_output(&code_cell_id, item_id);
+            let item_id = self.items.id(item).clone();
+            self.add_code_cell_output(&code_cell_id, &item_id);
+            self.items.get_mut(item).code_cell_linked = true;
         }
     }
 

@@ -126,7 +126,7 @@ impl Reducer<'_> {
         let at = Sighting { thread, turn, wall_time_unix_ms: cx.wall_time_unix_ms };
         let producer = [ProducerRef::Compaction { compaction_id: compaction_id.to_string() }];
         let snapshot = self.snapshots.get(thread).cloned().unwrap_or_default();
-        let input_item_ids = self.reconcile_detached(input, &snapshot, &[], at)?;
+        let input_items = self.reconcile_detached(input, &snapshot, &[], at)?;
         let marker = super::conversation::Candidate {
             role: ConversationRole::Assistant,
             channel: None,
@@ -135,13 +135,15 @@ impl Reducer<'_> {
             parts: Vec::new(),
             call_id: None,
         };
-        let marker_item_id = self.create_item(&marker, &producer, at);
+        let marker_item = self.create_item(&marker, &producer, at);
         // Every replacement entry is new, even if identical to old history.
-        let replacement_item_ids = self.reconcile_detached(replacement, &[], &producer, at)?;
+        let replacement_items = self.reconcile_detached(replacement, &[], &producer, at)?;
 
-        self.list_in_thread(thread, &input_item_ids);
-        self.list_in_thread(thread, std::slice::from_ref(&marker_item_id));
-        self.list_in_thread(thread, &replacement_item_ids);
+        self.list_in_thread(thread, &input_items);
+        self.list_in_thread(thread, &[marker_item]);
+        self.list_in_thread(thread, &replacement_items);
+        let (input_item_ids, replacement_item_ids) = (self.items.ids(&input_items), self.items.ids(&replacement_items));
+        let marker_item_id = self.items.id(marker_item).clone();
         let request_ids = self
             .trace
             .compaction_requests
@@ -149,7 +151,7 @@ impl Reducer<'_> {
             .filter(|request| request.compaction_id == compaction_id)
             .map(|request| request.compaction_request_id.clone())
             .collect();
-        self.pending_replacements.insert(thread.to_string(), replacement_item_ids.clone());
+        self.pending_replacements.insert(thread.to_string(), replacement_items);
         self.trace.compactions.insert(
             compaction_id.to_string(),
             Compaction {

@@ -1,11 +1,10 @@
 //! Conversation items: normalizing model items (reducer core §6) and
 //! reconciling them with what a thread has already seen (§7).
 
-use std::collections::HashSet;
-
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::items::ItemRef;
 use super::{push_unique, Reducer};
 use crate::error::{Error, Result};
 use crate::json;
@@ -413,37 +412,6 @@ fn merge_reasoning(stored: &mut Vec<ConversationPart>, candidate: &[Conversation
 // ---------------------------------------------------------------------------
 // Reconciliation (§7.4, §9.3)
 
-/// The ids a reconcile batch took from its baseline: only those can be met
-/// again by a scan of it. Most batches never scan the whole baseline, so
-/// the set for that is only built by the first scan that does.
-#[derive(Default)]
-struct Used<'b> {
-    ids: Vec<&'b str>,
-    set: Option<HashSet<&'b str>>,
-}
-
-impl<'b> Used<'b> {
-    fn insert(&mut self, id: &'b str) {
-        self.ids.push(id);
-        if let Some(set) = &mut self.set {
-            set.insert(id);
-        }
-    }
-
-    /// For a few lookups.
-    fn contains(&self, id: &str) -> bool {
-        match &self.set {
-            Some(set) => set.contains(id),
-            None => self.ids.contains(&id),
-        }
-    }
-
-    /// For many lookups.
-    fn set(&mut self) -> &HashSet<&'b str> {
-        self.set.get_or_insert_with(|| self.ids.iter().copied().collect())
-    }
-}
-
 /// Where a reconcile batch runs: thread, turn and the event's wall time.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sighting<'a> {
@@ -460,43 +428,37 @@ impl Reducer<'_> {
         candidates: &[Candidate],
         mode: Mode,
         start: usize,
-        baseline: &[String],
+        baseline: &[ItemRef],
         producers: &[ProducerRef],
         thread: &str,
         turn: &str,
         wall_time_unix_ms: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<ItemRef>> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used = Used::default();
+        self.items.start_batch();
         for (k, candidate) in candidates.iter().enumerate() {
             let pos = start + k;
-            let positional =
-                baseline.get(pos).and_then(|id| Some((id, match_item(&self.trace.conversation_items[id], candidate)?)));
+            let positional = baseline.get(pos).and_then(|&item| Some((item, self.match_stored(item, candidate)?)));
             // The positional item, if it matches, cannot fail the check.
-            self.check_call_id_consistency(thread, candidate, positional.map(|(id, _)| id.as_str()))?;
-            let (id, matched) = match (positional, mode) {
-                (Some((id, matched)), _) => {
-                    used.insert(id);
-                    (id.clone(), matched)
-                }
-                (None, Mode::Full) => match self.scan(thread, baseline, &mut used, candidate) {
-                    Some((id, matched)) => {
-                        used.insert(id);
-                        (id.clone(), matched)
-                    }
+            self.check_call_id_consistency(thread, candidate, positional.map(|(item, _)| item))?;
+            let (item, matched) = match (positional, mode) {
+                (Some(chosen), _) => chosen,
+                (None, Mode::Full) => match self.scan(thread, baseline, candidate) {
+                    Some(chosen) => chosen,
                     None => (self.create_item(candidate, producers, at), Match::Parts),
                 },
                 (None, Mode::Append) if pos < baseline.len() => {
                     return Err(Error::reduce(format!(
                         "model conversation mismatch while reducing turn {turn} for thread {thread} at item index {pos}: existing item {} does not match the current model payload item",
-                        baseline[pos]
+                        self.items.id(baseline[pos])
                     )));
                 }
                 (None, Mode::Append) => (self.create_item(candidate, producers, at), Match::Parts),
             };
-            self.sight(&id, candidate, matched, producers)?;
-            out.push(id);
+            self.items.choose(item);
+            self.sight(item, candidate, matched, producers)?;
+            out.push(item);
         }
         self.flush_pending_code_cell_starts()?;
         Ok(out)
@@ -507,64 +469,67 @@ impl Reducer<'_> {
     pub(super) fn reconcile_detached(
         &mut self,
         candidates: Vec<Candidate>,
-        list: &[String],
+        list: &[ItemRef],
         producers: &[ProducerRef],
         at: Sighting<'_>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<ItemRef>> {
         let mut out = Vec::with_capacity(candidates.len());
-        let mut used = Used::default();
+        self.items.start_batch();
         for candidate in candidates {
             self.check_call_id_consistency(at.thread, &candidate, None)?;
-            let (id, matched) = match self.scan(at.thread, list, &mut used, &candidate) {
-                Some((id, matched)) => {
-                    used.insert(id);
-                    (id.clone(), matched)
-                }
+            let (item, matched) = match self.scan(at.thread, list, &candidate) {
+                Some(chosen) => chosen,
                 None => (self.create_item(&candidate, producers, at), Match::Parts),
             };
-            self.sight(&id, &candidate, matched, producers)?;
-            out.push(id);
+            self.items.choose(item);
+            self.sight(item, &candidate, matched, producers)?;
+            out.push(item);
         }
         self.flush_pending_code_cell_starts()?;
         Ok(out)
     }
 
-    /// First id of `list`, not yet used by this batch, matching `candidate`.
-    /// `list` holds items of `thread` (a snapshot or replacement history).
-    fn scan<'l>(
-        &self,
-        thread: &str,
-        list: &'l [String],
-        used: &mut Used<'l>,
-        candidate: &Candidate,
-    ) -> Option<(&'l String, Match)> {
-        let matching = |id: &'l String| Some((id, match_item(&self.trace.conversation_items[id], candidate)?));
+    /// How the stored `item` matches `candidate`, if it does.
+    fn match_stored(&self, item: ItemRef, candidate: &Candidate) -> Option<Match> {
+        match_item(self.stored(item), candidate)
+    }
+
+    /// The stored conversation item.
+    pub(super) fn stored(&self, item: ItemRef) -> &ConversationItem {
+        &self.trace.conversation_items[self.items.id(item)]
+    }
+
+    /// First item of `list` not yet chosen by this batch that matches
+    /// `candidate`. `list` holds items of `thread` (a snapshot or
+    /// replacement history).
+    fn scan(&self, thread: &str, list: &[ItemRef], candidate: &Candidate) -> Option<(ItemRef, Match)> {
+        let matching = |&item: &ItemRef| Some((item, self.match_stored(item, candidate)?));
         match &candidate.call_id {
             // Only the thread's items with the call id can match; there are
             // few, so this avoids looking up every item of `list`.
             Some(call_id) => {
                 let with_call = self.items_by_call.get(thread)?.get(call_id)?;
-                list.iter().filter(|id| with_call.contains(id) && !used.contains(id)).find_map(matching)
+                list.iter().filter(|item| with_call.contains(item) && !self.items.chosen(**item)).find_map(matching)
             }
-            None => {
-                let used = used.set();
-                list.iter().filter(|id| !used.contains(id.as_str())).find_map(matching)
-            }
+            None => list.iter().filter(|item| !self.items.chosen(**item)).find_map(matching),
         }
     }
 
     /// §7.4 (a): a call id names one piece of content per thread and kind.
     /// `matching` is an item already known to match the candidate.
-    fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate, matching: Option<&str>) -> Result<()> {
+    fn check_call_id_consistency(&self, thread: &str, candidate: &Candidate, matching: Option<ItemRef>) -> Result<()> {
         let Some(call_id) = &candidate.call_id else {
             return Ok(());
         };
-        let Some(ids) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
+        let Some(items) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
             return Ok(());
         };
-        for id in ids.iter().filter(|id| Some(id.as_str()) != matching) {
-            let item = &self.trace.conversation_items[id];
-            if item.kind == candidate.kind && !item_matches(item, candidate) {
+        for &item in items {
+            // Mostly the call and its output: other kinds never conflict.
+            if Some(item) == matching || self.items.get(item).kind != candidate.kind {
+                continue;
+            }
+            if !item_matches(self.stored(item), candidate) {
                 return Err(Error::reduce(format!(
                     "model-visible call id {call_id} was reused with different content"
                 )));
@@ -574,17 +539,22 @@ impl Reducer<'_> {
     }
 
     /// A new conversation item with the next ordinal.
-    pub(super) fn create_item(&mut self, candidate: &Candidate, producers: &[ProducerRef], at: Sighting<'_>) -> String {
-        let item_id = format!("conversation_item:{}", self.next_item_ordinal);
-        self.next_item_ordinal += 1;
+    pub(super) fn create_item(
+        &mut self,
+        candidate: &Candidate,
+        producers: &[ProducerRef],
+        at: Sighting<'_>,
+    ) -> ItemRef {
+        let item_id = self.items.next_id();
+        let item = self.items.push(item_id.clone(), candidate.kind);
         if let Some(call_id) = &candidate.call_id {
             let calls = self.items_by_call.entry(at.thread.to_string()).or_default();
-            calls.entry(call_id.clone()).or_default().push(item_id.clone());
+            calls.entry(call_id.clone()).or_default().push(item);
         }
         self.trace.conversation_items.insert(
             item_id.clone(),
             ConversationItem {
-                item_id: item_id.clone(),
+                item_id,
                 thread_id: at.thread.to_string(),
                 codex_turn_id: Some(at.turn.to_string()),
                 first_seen_at_unix_ms: at.wall_time_unix_ms,
@@ -597,37 +567,37 @@ impl Reducer<'_> {
                 produced_by: producers.to_vec(),
             },
         );
-        item_id
+        item
     }
 
     /// §7.4 (c) and (d): update the chosen item, then run the hooks.
     /// Most sightings (a request's items) change nothing in the item: only
     /// a reasoning merge (items with equal parts have nothing to merge) or
     /// new producers do.
-    fn sight(&mut self, id: &str, candidate: &Candidate, matched: Match, producers: &[ProducerRef]) -> Result<()> {
+    fn sight(&mut self, item: ItemRef, candidate: &Candidate, matched: Match, producers: &[ProducerRef]) -> Result<()> {
         if matched == Match::Blob || !producers.is_empty() {
-            let item = self.trace.conversation_items.get_mut(id).expect("reconciled ids exist");
+            let stored = self.trace.conversation_items.get_mut(self.items.id(item)).expect("reconciled items exist");
             if matched == Match::Blob {
-                merge_reasoning(&mut item.body.parts, &candidate.parts)?;
+                merge_reasoning(&mut stored.body.parts, &candidate.parts)?;
             }
             for producer in producers {
-                push_unique(&mut item.produced_by, producer.clone());
+                push_unique(&mut stored.produced_by, producer.clone());
             }
         }
         // A matched item has the candidate's kind and call id.
-        self.run_item_hooks(id, candidate.kind, candidate.call_id.as_deref())
+        self.run_item_hooks(item, candidate.kind, candidate.call_id.as_deref())
     }
 
     /// Hooks of §10 for one reconciled item, in order: tool link, code-cell
     /// output link, agent-edge resolution.
-    fn run_item_hooks(&mut self, id: &str, kind: ConversationItemKind, call_id: Option<&str>) -> Result<()> {
+    fn run_item_hooks(&mut self, item: ItemRef, kind: ConversationItemKind, call_id: Option<&str>) -> Result<()> {
         if let Some(call_id) = call_id {
-            self.link_item_to_tool(id, call_id, kind)?;
+            self.link_item_to_tool(item, call_id, kind);
             if kind == ConversationItemKind::CustomToolCallOutput {
-                self.link_output_to_code_cell(id, call_id);
+                self.link_output_to_code_cell(item, call_id);
             }
         }
-        self.resolve_pending_edge_for_item(id)
+        self.resolve_pending_edge_for_item(item)
     }
 
     /// Appends a producer to an item unless it is already there.
@@ -645,10 +615,11 @@ impl Reducer<'_> {
         call_id: &str,
         filter: impl Fn(ConversationItemKind) -> bool,
     ) -> Vec<String> {
-        let Some(ids) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
+        let Some(items) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
             return Vec::new();
         };
-        super::sorted_ids(ids.iter().filter(|id| filter(self.trace.conversation_items[*id].kind)))
+        let ids = items.iter().filter(|&&item| filter(self.items.get(item).kind)).map(|&item| self.items.id(item));
+        super::sorted_ids(ids)
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::conversation::{normalize_items, Mode};
+use super::items::ItemRef;
 use super::{EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
@@ -70,7 +71,7 @@ impl Reducer<'_> {
         let thread = start.thread_id;
         let turn = start.codex_turn_id;
         let request = self.read_request(start.request_payload, thread)?;
-        let ids = match request.previous_response_id.as_deref() {
+        let (items, ids) = match request.previous_response_id.as_deref() {
             Some(previous_response_id) => {
                 // The first call in id order with that response id and thread.
                 let previous = self
@@ -88,31 +89,43 @@ impl Reducer<'_> {
                     })?;
                 let mut ids: Vec<String> =
                     previous.request_item_ids.iter().chain(&previous.response_item_ids).cloned().collect();
-                // Taken out rather than cloned: the new snapshot replaces it below.
-                let baseline = self.snapshots.remove(thread).unwrap_or_default();
+                let mut items: Vec<ItemRef> = ids.iter().map(|id| ItemRef::of(id)).collect();
+                let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
                 let delta = self.reconcile(
                     &request.candidates,
                     Mode::Append,
-                    ids.len(),
+                    items.len(),
                     &baseline,
                     &[],
                     thread,
                     turn,
                     cx.wall_time_unix_ms,
                 )?;
-                ids.extend(delta);
-                ids
+                ids.extend(self.items.ids(&delta));
+                items.extend(delta);
+                (items, ids)
             }
             None => {
                 let baseline = match self.pending_replacements.remove(thread) {
                     Some(replacement) => replacement,
-                    None => self.snapshots.remove(thread).unwrap_or_default(),
+                    None => self.snapshots.get(thread).cloned().unwrap_or_default(),
                 };
-                self.reconcile(&request.candidates, Mode::Full, 0, &baseline, &[], thread, turn, cx.wall_time_unix_ms)?
+                let items = self.reconcile(
+                    &request.candidates,
+                    Mode::Full,
+                    0,
+                    &baseline,
+                    &[],
+                    thread,
+                    turn,
+                    cx.wall_time_unix_ms,
+                )?;
+                let ids = self.items.ids(&items);
+                (items, ids)
             }
         };
-        self.list_in_thread(thread, &ids);
-        self.snapshots.insert(thread.to_string(), ids.clone());
+        self.list_in_thread(thread, &items);
+        self.set_snapshot(thread, items);
         self.remember_request(thread, request);
         Ok(ids)
     }
@@ -173,38 +186,49 @@ impl Reducer<'_> {
             .and_then(Value::as_array)
             .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
         let candidates = normalize_items(outputs, pid)?;
-        // Taken out rather than cloned: the response's items extend it below.
-        let mut snapshot = self.snapshots.remove(thread).unwrap_or_default();
+        let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
-        let ids = self.reconcile(
+        let items = self.reconcile(
             &candidates,
             Mode::Append,
-            snapshot.len(),
-            &snapshot,
+            baseline.len(),
+            &baseline,
             &producer,
             thread,
             turn,
             cx.wall_time_unix_ms,
         )?;
-        self.list_in_thread(thread, &ids);
-        snapshot.extend(ids.iter().cloned());
-        self.snapshots.insert(thread.to_string(), snapshot);
+        self.list_in_thread(thread, &items);
+        let ids = self.items.ids(&items);
+        let mut snapshot = baseline;
+        snapshot.extend(items);
+        self.set_snapshot(thread, snapshot);
         Ok((ids, body.get("token_usage").and_then(token_usage)))
     }
 
-    /// Keeps `inferences_by_response_item` in step with a call's current
-    /// `response_item_ids`.
-    fn index_response_items(&mut self, inference_call_id: &str, previous: &[String], current: &[String]) {
-        for item in previous {
-            if let Some(calls) = self.inferences_by_response_item.get_mut(item) {
-                calls.retain(|call| call != inference_call_id);
+    /// `snapshot[thread]` = `items`.
+    fn set_snapshot(&mut self, thread: &str, items: Vec<ItemRef>) {
+        match self.snapshots.get_mut(thread) {
+            Some(snapshot) => *snapshot = items,
+            None => {
+                self.snapshots.insert(thread.to_string(), items);
             }
         }
-        for item in current {
-            super::push_unique(
-                self.inferences_by_response_item.entry(item.clone()).or_default(),
-                inference_call_id.to_string(),
-            );
+    }
+
+    /// Keeps each item's `responding_inferences` in step with a call's
+    /// current `response_item_ids`.
+    fn index_response_items(&mut self, inference_call_id: &str, previous: &[String], current: &[String]) {
+        for id in previous {
+            self.items.get_mut(ItemRef::of(id)).responding_inferences.retain(|call| call != inference_call_id);
+        }
+        for id in current {
+            let responding = &mut self.items.get_mut(ItemRef::of(id)).responding_inferences;
+            if super::push_unique_str(responding, inference_call_id) {
+                if let Some(call_id) = self.trace.conversation_items[id].call_id.clone() {
+                    self.item_joined_response(&call_id);
+                }
+            }
         }
     }
 }

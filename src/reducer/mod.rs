@@ -9,6 +9,7 @@
 //! * `read_ahead`: reading events and payloads ahead of the reducer;
 //! * `request`: reading inference requests, fast;
 //! * `conversation`: model items → conversation items, reconciliation;
+//! * `items`: what the replay keeps per conversation item, by ordinal;
 //! * `compaction`: compaction requests and installed checkpoints;
 //! * `tool`: tool-call lifecycle and model-visible links;
 //! * `terminal`: terminal operations and sessions;
@@ -20,13 +21,14 @@ mod code_cell;
 mod compaction;
 mod conversation;
 mod inference;
+mod items;
 mod read_ahead;
 mod request;
 mod terminal;
 mod thread;
 mod tool;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use serde_json::Value;
@@ -36,6 +38,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::limits::Limits;
 use crate::model::RolloutTrace;
+use items::ItemRef;
 
 /// Replays the bundle at `path` exactly as the reference reducer does.
 pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
@@ -151,12 +154,13 @@ pub(crate) struct EventContext<'e> {
 pub(crate) struct Reducer<'b> {
     bundle: &'b TraceBundle,
     trace: RolloutTrace,
-    /// Next `conversation_item:<n>` ordinal.
-    next_item_ordinal: u64,
+    /// Every conversation item's replay state; its length gives the next
+    /// `conversation_item:<n>` ordinal.
+    items: items::Items,
     /// Next `terminal_operation:<n>` ordinal.
     next_terminal_operation_ordinal: u64,
     /// Last model-visible snapshot per thread (02 §2).
-    snapshots: HashMap<String, Vec<String>>,
+    snapshots: HashMap<String, Vec<ItemRef>>,
     /// The payloads read ahead for the event being applied.
     ready: read_ahead::ReadyPayloads,
     /// The candidates of the last inference request per thread, which the
@@ -164,24 +168,18 @@ pub(crate) struct Reducer<'b> {
     candidate_memos: request::CandidateMemos,
     /// Replacement history of the latest compaction not yet consumed by a
     /// full request, per thread.
-    pending_replacements: HashMap<String, Vec<String>>,
-    /// Items already listed in their thread's `conversation_item_ids`.
-    listed_items: HashSet<String>,
-    /// Thread → call id → ids of items with that call id, any kind.
+    pending_replacements: HashMap<String, Vec<ItemRef>>,
+    /// Thread → call id → items with that call id, any kind.
     /// Nested so that lookups by `&str` need no allocation.
-    items_by_call: HashMap<String, HashMap<String, Vec<String>>>,
-    /// Model-visible call id → tool calls carrying it.
-    tools_by_model_call: HashMap<String, Vec<String>>,
-    /// Item id → inference calls whose current `response_item_ids` hold it.
-    inferences_by_response_item: HashMap<String, Vec<String>>,
+    items_by_call: HashMap<String, HashMap<String, Vec<ItemRef>>>,
+    /// Model-visible call id → the tool call carrying it.
+    tools_by_model_call: HashMap<String, tool::ModelCallTool>,
     /// Response id → inference calls that have it, in id order: an
     /// incremental request finds its previous call without a scan of all.
     calls_by_response_id: HashMap<String, BTreeSet<String>>,
     code_cells: code_cell::CodeCellState,
     /// Multi-agent deliveries waiting for their recipient item (03 §6.4).
     pending_edges: Vec<agents::PendingEdge>,
-    /// Items that are already the `conversation_item` target of an edge.
-    edge_target_items: HashSet<String>,
     /// Bytes of the bundle read so far, against `Limits::max_bundle_bytes`.
     bytes_read: u64,
 }
@@ -191,20 +189,17 @@ impl<'b> Reducer<'b> {
         Reducer {
             bundle,
             trace: RolloutTrace::new(bundle.manifest()),
-            next_item_ordinal: 1,
+            items: items::Items::default(),
             next_terminal_operation_ordinal: 1,
             snapshots: HashMap::new(),
             ready: read_ahead::ReadyPayloads::default(),
             candidate_memos: request::CandidateMemos::default(),
             pending_replacements: HashMap::new(),
-            listed_items: HashSet::new(),
             items_by_call: HashMap::new(),
             tools_by_model_call: HashMap::new(),
-            inferences_by_response_item: HashMap::new(),
             calls_by_response_id: HashMap::new(),
             code_cells: code_cell::CodeCellState::default(),
             pending_edges: Vec::new(),
-            edge_target_items: HashSet::new(),
             bytes_read: std::fs::metadata(bundle.event_log_path()).map_or(0, |m| m.len()),
         }
     }
@@ -426,11 +421,13 @@ pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
 }
 
 /// `push_unique` of a string, copied only when added: hooks link the same
-/// items again on every request that repeats them.
-pub(crate) fn push_unique_str(list: &mut Vec<String>, value: &str) {
-    if !list.iter().any(|present| present == value) {
+/// items again on every request that repeats them. Whether it was added.
+pub(crate) fn push_unique_str(list: &mut Vec<String>, value: &str) -> bool {
+    let absent = !list.iter().any(|present| present == value);
+    if absent {
         list.push(value.to_string());
     }
+    absent
 }
 
 /// Sorted copy of a set of ids, for "ascending id" scans over an index.

@@ -240,6 +240,7 @@ impl Reducer<'_> {
         let tool = self.trace.tool_calls.get_mut(tool_call_id).expect("tool exists");
         tool.summary = ToolCallSummary::Terminal { operation_id: operation_id.clone() };
         tool.terminal_operation_id = Some(operation_id);
+        self.tool_terminal_changed(tool_call_id);
         Ok(())
     }
 

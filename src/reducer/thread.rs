@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::items::ItemRef;
 use super::{EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef, RolloutStatus};
@@ -190,16 +191,16 @@ impl Reducer<'_> {
             .ok_or_else(|| Error::reduce(format!("trace event referenced unknown thread {thread_id}")))
     }
 
-    /// Appends ids to the thread's conversation list, each at most once (§7.6).
-    pub(super) fn list_in_thread(&mut self, thread_id: &str, item_ids: &[String]) {
+    /// Appends items to the thread's conversation list, each at most once (§7.6).
+    pub(super) fn list_in_thread(&mut self, thread_id: &str, items: &[ItemRef]) {
         let Some(thread) = self.trace.threads.get_mut(thread_id) else {
             return;
         };
-        for id in item_ids {
-            // Most ids are listed already; only new ones are copied.
-            if !self.listed_items.contains(id) {
-                self.listed_items.insert(id.clone());
-                thread.conversation_item_ids.push(id.clone());
+        for &item in items {
+            let state = self.items.get_mut(item);
+            if !state.listed {
+                state.listed = true;
+                thread.conversation_item_ids.push(state.id.clone());
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::items::ItemRef;
 use super::{push_unique, EventContext, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef, RawToolCallRequester, ToolCallKind, ToolCallSummary};
@@ -18,6 +19,30 @@ pub(crate) struct ToolStart<'e> {
     pub invocation_payload: Option<&'e RawPayloadRef>,
 }
 
+/// The tool call of a model-visible call id, and which of the tool's links
+/// are known to be up to date.
+///
+/// Every request repeats the call and output items of earlier tool calls,
+/// and every sighting runs the tool hook of §3.6 again: link-to-inference
+/// (§3.7) and terminal-sync (§4.6) for the tool. Mostly that changes
+/// nothing, and these flags say when it provably cannot:
+///
+/// * `inferences_linked`: link-to-inference ran, and since then the tool's
+///   call items have not changed and no inference's response has come to
+///   hold one of them. (A response that no longer holds one cannot make
+///   the link add anything; nothing removes a tool from an inference.)
+/// * `terminal_synced`: terminal-sync ran, and since then the tool's call
+///   and output items and its terminal operation have not changed. (Only
+///   terminal-sync writes the operation's observation.)
+///
+/// Whatever changes those inputs clears the flag; only the tool hook sets
+/// it, after running the step.
+pub(crate) struct ModelCallTool {
+    tool_call_id: String,
+    inferences_linked: bool,
+    terminal_synced: bool,
+}
+
 impl Reducer<'_> {
     /// `tool_call_started`, steps 1–14 of §3.1 in order.
     pub(super) fn tool_call_started(&mut self, cx: EventContext<'_>, start: ToolStart<'_>) -> Result<()> {
@@ -25,11 +50,11 @@ impl Reducer<'_> {
         if self.trace.tool_calls.contains_key(id) {
             return Err(Error::reduce(format!("duplicate tool call start for {id}")));
         }
+        // So a model-visible call id has at most one tool call, and the
+        // tool hook's "multiple tool calls matched" error cannot happen.
         if let Some(mv) = start.model_visible_call_id {
-            match self.tools_by_model_call.get(mv).map_or(0, Vec::len) {
-                0 => {}
-                1 => return Err(Error::reduce(format!("duplicate tool call for model-visible call id {mv}"))),
-                _ => return Err(Error::reduce(format!("multiple tool calls matched model-visible call id {mv}"))),
+            if self.tools_by_model_call.contains_key(mv) {
+                return Err(Error::reduce(format!("duplicate tool call for model-visible call id {mv}")));
             }
         }
         let thread = self.resolve_tool_thread(cx)?;
@@ -70,7 +95,8 @@ impl Reducer<'_> {
         }
 
         if let Some(mv) = start.model_visible_call_id {
-            self.tools_by_model_call.entry(mv.to_string()).or_default().push(id.to_string());
+            let tool = ModelCallTool { tool_call_id: id.to_string(), inferences_linked: false, terminal_synced: false };
+            self.tools_by_model_call.insert(mv.to_string(), tool);
         }
         self.trace.tool_calls.insert(
             id.to_string(),
@@ -224,44 +250,83 @@ impl Reducer<'_> {
         Ok(())
     }
 
-    /// Tool hook of §3.6 for a reconciled item with a call id.
-    pub(super) fn link_item_to_tool(&mut self, item_id: &str, call_id: &str, kind: ConversationItemKind) -> Result<()> {
-        let tool_id = match self.tools_by_model_call.get(call_id).map(Vec::as_slice) {
-            None | Some([]) => return Ok(()),
-            Some([tool_id]) => tool_id.clone(),
-            Some(_) => {
-                return Err(Error::reduce(format!("multiple tool calls matched model-visible call id {call_id}")));
-            }
-        };
-        if kind.is_tool_call() {
-            let tool = self.trace.tool_calls.get_mut(&tool_id).expect("indexed tools exist");
-            super::push_unique_str(&mut tool.model_visible_call_item_ids, item_id);
-            self.link_tool_to_inferences(&tool_id);
-            self.sync_terminal_observation(&tool_id);
-        } else if kind.is_tool_output() {
-            self.add_tool_output(&tool_id, item_id);
-            self.sync_terminal_observation(&tool_id);
+    /// Tool hook of §3.6 for a reconciled item with a call id. Each step
+    /// runs only when it can change something (see `ModelCallTool`).
+    pub(super) fn link_item_to_tool(&mut self, item: ItemRef, call_id: &str, kind: ConversationItemKind) {
+        let is_call = kind.is_tool_call();
+        if !is_call && !kind.is_tool_output() {
+            return;
         }
-        Ok(())
+        let Some(tool) = self.tools_by_model_call.get(call_id) else {
+            return;
+        };
+        let (mut inferences_linked, mut terminal_synced) = (tool.inferences_linked, tool.terminal_synced);
+        if !self.items.get(item).tool_linked {
+            let tool_id = tool.tool_call_id.clone();
+            let item_id = self.items.id(item);
+            let added = if is_call {
+                let tool = self.trace.tool_calls.get_mut(&tool_id).expect("indexed tools exist");
+                super::push_unique_str(&mut tool.model_visible_call_item_ids, item_id)
+            } else {
+                self.add_tool_output(&tool_id, &item_id.clone())
+            };
+            if added {
+                inferences_linked &= !is_call;
+                terminal_synced = false;
+            }
+            self.items.get_mut(item).tool_linked = true;
+        }
+        if (is_call && !inferences_linked) || !terminal_synced {
+            let tool_id = self.tools_by_model_call[call_id].tool_call_id.clone();
+            if is_call && !inferences_linked {
+                self.link_tool_to_inferences(&tool_id);
+            }
+            if !terminal_synced {
+                self.sync_terminal_observation(&tool_id);
+            }
+            let tool = self.tools_by_model_call.get_mut(call_id).expect("looked up above");
+            tool.inferences_linked |= is_call;
+            tool.terminal_synced = true;
+        }
+    }
+
+    /// The links to inferences of the tool of `call_id` may be out of date:
+    /// an inference's response now holds an item with that call id.
+    pub(super) fn item_joined_response(&mut self, call_id: &str) {
+        if let Some(tool) = self.tools_by_model_call.get_mut(call_id) {
+            tool.inferences_linked = false;
+        }
+    }
+
+    /// The tool's terminal observation may be out of date: it has a new
+    /// terminal operation.
+    pub(super) fn tool_terminal_changed(&mut self, tool_call_id: &str) {
+        let call_id = self.trace.tool_calls.get(tool_call_id).and_then(|tool| tool.model_visible_call_id.as_deref());
+        if let Some(tool) = call_id.and_then(|call_id| self.tools_by_model_call.get_mut(call_id)) {
+            tool.terminal_synced = false;
+        }
     }
 
     /// *add-output*: the item is this tool's output, produced by it.
-    fn add_tool_output(&mut self, tool_id: &str, item_id: &str) {
+    /// Whether the output list grew.
+    fn add_tool_output(&mut self, tool_id: &str, item_id: &str) -> bool {
         let tool = self.trace.tool_calls.get_mut(tool_id).expect("tool exists");
-        super::push_unique_str(&mut tool.model_visible_output_item_ids, item_id);
+        let added = super::push_unique_str(&mut tool.model_visible_output_item_ids, item_id);
         self.add_producer(item_id, ProducerRef::Tool { tool_call_id: tool_id.to_string() });
+        added
     }
 
     /// *link-to-inference* (§3.7): every inference whose current response
-    /// holds one of the tool's call items lists the tool.
+    /// holds one of the tool's call items lists the tool. Each inference's
+    /// list gets the tool at most once, so the order in which inferences
+    /// are visited (ascending id in the spec) changes nothing.
     fn link_tool_to_inferences(&mut self, tool_id: &str) {
         let call_items = &self.trace.tool_calls[tool_id].model_visible_call_item_ids;
-        let inference_ids = super::sorted_ids(
-            call_items.iter().filter_map(|item| self.inferences_by_response_item.get(item)).flatten(),
-        );
-        for inference_id in inference_ids {
-            if let Some(call) = self.trace.inference_calls.get_mut(&inference_id) {
-                super::push_unique_str(&mut call.tool_call_ids_started_by_response, tool_id);
+        for item in call_items {
+            for inference_id in &self.items.get(ItemRef::of(item)).responding_inferences {
+                if let Some(call) = self.trace.inference_calls.get_mut(inference_id) {
+                    super::push_unique_str(&mut call.tool_call_ids_started_by_response, tool_id);
+                }
             }
         }
     }

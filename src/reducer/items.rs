@@ -1,0 +1,164 @@
+//! Replay state of each conversation item, indexed by its ordinal.
+//!
+//! Every request repeats its thread's conversation, so the reducer sees
+//! each item again and again. Looking items up by their string id in the
+//! trace (a `BTreeMap`) or in string-keyed sets costs string compares or
+//! hashing each time; the reducer's own lists (snapshots, baselines) name
+//! items by `ItemRef` instead, and what the reducer remembers about an
+//! item lives here, one slot per ordinal.
+
+use crate::model::ConversationItemKind;
+
+/// A conversation item of this replay: the `n` of its id
+/// `conversation_item:<n>`, minus one. Every item id in a replay is made by
+/// `create_item`, so every id has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ItemRef(u32);
+
+const ITEM_ID_PREFIX: &str = "conversation_item:";
+
+impl ItemRef {
+    /// The item named by an id the reducer made.
+    pub fn of(id: &str) -> ItemRef {
+        id.strip_prefix(ITEM_ID_PREFIX)
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|n| n.checked_sub(1))
+            .map(ItemRef)
+            .expect("conversation item ids are made by the reducer")
+    }
+
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What the reducer keeps about one item besides the item itself.
+pub(crate) struct ItemState {
+    /// The item's id, copied into the trace's id lists.
+    pub id: String,
+    pub kind: ConversationItemKind,
+    /// Already in its thread's `conversation_item_ids` (02 §7.6).
+    pub listed: bool,
+    /// Already the `conversation_item` target of an interaction edge.
+    pub edge_target: bool,
+    /// The item is in its tool's call or output item list (and, for an
+    /// output, has the tool among its producers). The tool of a call id
+    /// never changes once it exists and those lists only grow, so this
+    /// stays true.
+    pub tool_linked: bool,
+    /// The item is in its code cell's outputs and has the cell among its
+    /// producers; stays true for the same reasons.
+    pub code_cell_linked: bool,
+    /// Whether the item is a delivery item (03 §6.5), once asked.
+    pub delivery: Delivery,
+    /// Inference calls whose current `response_item_ids` hold the item.
+    pub responding_inferences: Vec<String>,
+    /// The reconcile batch that last chose the item (see `Items::batch`).
+    chosen_in_batch: u64,
+}
+
+/// A cached answer to "is this item a delivery item, and of what?". It
+/// only depends on the item's role, kind, agent metadata and parts (which
+/// change only by a reasoning merge, and reasoning items are never
+/// deliveries) and on its thread's agent path, which never changes.
+pub(crate) enum Delivery {
+    Unknown,
+    No,
+    /// (author, content).
+    Yes(Box<(String, String)>),
+}
+
+/// The items of a replay, by ordinal.
+#[derive(Default)]
+pub(crate) struct Items {
+    states: Vec<ItemState>,
+    /// Number of the current reconcile batch, for `chosen_in_batch`.
+    batch: u64,
+}
+
+impl Items {
+    /// The id the next created item gets.
+    pub fn next_id(&self) -> String {
+        format!("{ITEM_ID_PREFIX}{}", self.states.len() + 1)
+    }
+
+    /// Adds the item of id `next_id()`.
+    pub fn push(&mut self, id: String, kind: ConversationItemKind) -> ItemRef {
+        debug_assert_eq!(id, self.next_id());
+        let item = ItemRef(u32::try_from(self.states.len()).expect("fewer than 2^32 conversation items"));
+        self.states.push(ItemState {
+            id,
+            kind,
+            listed: false,
+            edge_target: false,
+            tool_linked: false,
+            code_cell_linked: false,
+            delivery: Delivery::Unknown,
+            responding_inferences: Vec::new(),
+            chosen_in_batch: 0,
+        });
+        item
+    }
+
+    pub fn get(&self, item: ItemRef) -> &ItemState {
+        &self.states[item.index()]
+    }
+
+    pub fn get_mut(&mut self, item: ItemRef) -> &mut ItemState {
+        &mut self.states[item.index()]
+    }
+
+    pub fn id(&self, item: ItemRef) -> &String {
+        &self.get(item).id
+    }
+
+    /// The ids of `items`, for the trace.
+    pub fn ids(&self, items: &[ItemRef]) -> Vec<String> {
+        items.iter().map(|&item| self.id(item).clone()).collect()
+    }
+
+    /// Starts a reconcile batch: no item is chosen in it yet.
+    pub fn start_batch(&mut self) {
+        self.batch += 1;
+    }
+
+    /// Records that the current batch chose `item`.
+    pub fn choose(&mut self, item: ItemRef) {
+        let batch = self.batch;
+        self.get_mut(item).chosen_in_batch = batch;
+    }
+
+    /// Whether the current batch already chose `item`: a scan may not
+    /// reuse it (02 §7.4).
+    pub fn chosen(&self, item: ItemRef) -> bool {
+        self.get(item).chosen_in_batch == self.batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_follow_ordinals() {
+        let mut items = Items::default();
+        assert_eq!(items.next_id(), "conversation_item:1");
+        let first = items.push(items.next_id(), ConversationItemKind::Message);
+        let second = items.push(items.next_id(), ConversationItemKind::FunctionCall);
+        assert_eq!((first, second), (ItemRef::of("conversation_item:1"), ItemRef::of("conversation_item:2")));
+        assert_eq!(items.id(second), "conversation_item:2");
+        assert_eq!(items.get(second).kind, ConversationItemKind::FunctionCall);
+    }
+
+    #[test]
+    fn a_batch_forgets_the_choices_of_the_last() {
+        let mut items = Items::default();
+        let item = items.push(items.next_id(), ConversationItemKind::Message);
+        items.start_batch();
+        assert!(!items.chosen(item));
+        items.choose(item);
+        assert!(items.chosen(item));
+        items.start_batch();
+        assert!(!items.chosen(item));
+    }
+}
