@@ -562,7 +562,7 @@ impl Reducer<'_> {
         let source_item = child
             .conversation_item_ids
             .iter()
-            .map(|id| &self.trace.conversation_items[id])
+            .map(|id| self.stored(ItemRef::of(id)))
             .filter(|item| {
                 item.thread_id == result.child_thread_id
                     && item.codex_turn_id.as_deref() == Some(result.child_codex_turn_id)

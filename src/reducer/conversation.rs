@@ -496,7 +496,7 @@ impl Reducer<'_> {
 
     /// The stored conversation item.
     pub(super) fn stored(&self, item: ItemRef) -> &ConversationItem {
-        &self.trace.conversation_items[self.items.id(item)]
+        self.items.stored(item)
     }
 
     /// First item of `list` not yet chosen by this batch that matches
@@ -526,7 +526,7 @@ impl Reducer<'_> {
         };
         for &item in items {
             // Mostly the call and its output: other kinds never conflict.
-            if Some(item) == matching || self.items.get(item).kind != candidate.kind {
+            if Some(item) == matching || self.stored(item).kind != candidate.kind {
                 continue;
             }
             if !item_matches(self.stored(item), candidate) {
@@ -545,28 +545,23 @@ impl Reducer<'_> {
         producers: &[ProducerRef],
         at: Sighting<'_>,
     ) -> ItemRef {
-        let item_id = self.items.next_id();
-        let item = self.items.push(item_id.clone(), candidate.kind);
+        let item = self.items.push(ConversationItem {
+            item_id: self.items.next_id(),
+            thread_id: at.thread.to_string(),
+            codex_turn_id: Some(at.turn.to_string()),
+            first_seen_at_unix_ms: at.wall_time_unix_ms,
+            role: candidate.role,
+            channel: candidate.channel,
+            kind: candidate.kind,
+            agent_message: candidate.agent_message.clone(),
+            body: ConversationBody { parts: candidate.parts.clone() },
+            call_id: candidate.call_id.clone(),
+            produced_by: producers.to_vec(),
+        });
         if let Some(call_id) = &candidate.call_id {
             let calls = self.items_by_call.entry(at.thread.to_string()).or_default();
             calls.entry(call_id.clone()).or_default().push(item);
         }
-        self.trace.conversation_items.insert(
-            item_id.clone(),
-            ConversationItem {
-                item_id,
-                thread_id: at.thread.to_string(),
-                codex_turn_id: Some(at.turn.to_string()),
-                first_seen_at_unix_ms: at.wall_time_unix_ms,
-                role: candidate.role,
-                channel: candidate.channel,
-                kind: candidate.kind,
-                agent_message: candidate.agent_message.clone(),
-                body: ConversationBody { parts: candidate.parts.clone() },
-                call_id: candidate.call_id.clone(),
-                produced_by: producers.to_vec(),
-            },
-        );
         item
     }
 
@@ -576,7 +571,7 @@ impl Reducer<'_> {
     /// new producers do.
     fn sight(&mut self, item: ItemRef, candidate: &Candidate, matched: Match, producers: &[ProducerRef]) -> Result<()> {
         if matched == Match::Blob || !producers.is_empty() {
-            let stored = self.trace.conversation_items.get_mut(self.items.id(item)).expect("reconciled items exist");
+            let stored = self.items.stored_mut(item);
             if matched == Match::Blob {
                 merge_reasoning(&mut stored.body.parts, &candidate.parts)?;
             }
@@ -602,9 +597,7 @@ impl Reducer<'_> {
 
     /// Appends a producer to an item unless it is already there.
     pub(super) fn add_producer(&mut self, item_id: &str, producer: ProducerRef) {
-        if let Some(item) = self.trace.conversation_items.get_mut(item_id) {
-            push_unique(&mut item.produced_by, producer);
-        }
+        push_unique(&mut self.items.stored_mut(ItemRef::of(item_id)).produced_by, producer);
     }
 
     /// Items of `thread` with `call_id` whose kind passes `filter`, in
@@ -618,7 +611,7 @@ impl Reducer<'_> {
         let Some(items) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
             return Vec::new();
         };
-        let ids = items.iter().filter(|&&item| filter(self.items.get(item).kind)).map(|&item| self.items.id(item));
+        let ids = items.iter().filter(|&&item| filter(self.stored(item).kind)).map(|&item| self.items.id(item));
         super::sorted_ids(ids)
     }
 }

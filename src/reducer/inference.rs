@@ -225,7 +225,7 @@ impl Reducer<'_> {
         for id in current {
             let responding = &mut self.items.get_mut(ItemRef::of(id)).responding_inferences;
             if super::push_unique_str(responding, inference_call_id) {
-                if let Some(call_id) = self.trace.conversation_items[id].call_id.clone() {
+                if let Some(call_id) = self.stored(ItemRef::of(id)).call_id.clone() {
                     self.item_joined_response(&call_id);
                 }
             }

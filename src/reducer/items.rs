@@ -1,13 +1,15 @@
-//! Replay state of each conversation item, indexed by its ordinal.
+//! The conversation items of a replay and their replay state, indexed by
+//! ordinal.
 //!
 //! Every request repeats its thread's conversation, so the reducer sees
 //! each item again and again. Looking items up by their string id in the
 //! trace (a `BTreeMap`) or in string-keyed sets costs string compares or
-//! hashing each time; the reducer's own lists (snapshots, baselines) name
-//! items by `ItemRef` instead, and what the reducer remembers about an
-//! item lives here, one slot per ordinal.
+//! hashing each time; so during the replay the items live here, one slot
+//! per ordinal, with what the reducer remembers about each, and the
+//! reducer's own lists (snapshots, baselines) name them by `ItemRef`. They
+//! move into the trace when the replay ends (`Reducer::into_trace`).
 
-use crate::model::ConversationItemKind;
+use crate::model::ConversationItem;
 
 /// A conversation item of this replay: the `n` of its id
 /// `conversation_item:<n>`, minus one. Every item id in a replay is made by
@@ -32,11 +34,9 @@ impl ItemRef {
     }
 }
 
-/// What the reducer keeps about one item besides the item itself.
+/// One item and what the reducer keeps about it.
 pub(crate) struct ItemState {
-    /// The item's id, copied into the trace's id lists.
-    pub id: String,
-    pub kind: ConversationItemKind,
+    pub item: ConversationItem,
     /// Already in its thread's `conversation_item_ids` (02 §7.6).
     pub listed: bool,
     /// Already the `conversation_item` target of an interaction edge.
@@ -82,13 +82,12 @@ impl Items {
         format!("{ITEM_ID_PREFIX}{}", self.states.len() + 1)
     }
 
-    /// Adds the item of id `next_id()`.
-    pub fn push(&mut self, id: String, kind: ConversationItemKind) -> ItemRef {
-        debug_assert_eq!(id, self.next_id());
-        let item = ItemRef(u32::try_from(self.states.len()).expect("fewer than 2^32 conversation items"));
+    /// Adds the item, whose id is `next_id()`.
+    pub fn push(&mut self, item: ConversationItem) -> ItemRef {
+        debug_assert_eq!(item.item_id, self.next_id());
+        let item_ref = ItemRef(u32::try_from(self.states.len()).expect("fewer than 2^32 conversation items"));
         self.states.push(ItemState {
-            id,
-            kind,
+            item,
             listed: false,
             edge_target: false,
             tool_linked: false,
@@ -97,7 +96,7 @@ impl Items {
             responding_inferences: Vec::new(),
             chosen_in_batch: 0,
         });
-        item
+        item_ref
     }
 
     pub fn get(&self, item: ItemRef) -> &ItemState {
@@ -108,8 +107,17 @@ impl Items {
         &mut self.states[item.index()]
     }
 
+    /// The stored item.
+    pub fn stored(&self, item: ItemRef) -> &ConversationItem {
+        &self.get(item).item
+    }
+
+    pub fn stored_mut(&mut self, item: ItemRef) -> &mut ConversationItem {
+        &mut self.get_mut(item).item
+    }
+
     pub fn id(&self, item: ItemRef) -> &String {
-        &self.get(item).id
+        &self.stored(item).item_id
     }
 
     /// The ids of `items`, for the trace.
@@ -133,32 +141,56 @@ impl Items {
     pub fn chosen(&self, item: ItemRef) -> bool {
         self.get(item).chosen_in_batch == self.batch
     }
+
+    /// The items, for the trace's `conversation_items`.
+    pub fn into_conversation_items(self) -> impl Iterator<Item = (String, ConversationItem)> {
+        self.states.into_iter().map(|state| (state.item.item_id.clone(), state.item))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ConversationBody, ConversationItemKind, ConversationRole};
+
+    fn item(items: &Items, kind: ConversationItemKind) -> ConversationItem {
+        ConversationItem {
+            item_id: items.next_id(),
+            thread_id: "th".to_string(),
+            codex_turn_id: None,
+            first_seen_at_unix_ms: 0,
+            role: ConversationRole::User,
+            channel: None,
+            kind,
+            agent_message: None,
+            body: ConversationBody { parts: Vec::new() },
+            call_id: None,
+            produced_by: Vec::new(),
+        }
+    }
 
     #[test]
     fn refs_follow_ordinals() {
         let mut items = Items::default();
         assert_eq!(items.next_id(), "conversation_item:1");
-        let first = items.push(items.next_id(), ConversationItemKind::Message);
-        let second = items.push(items.next_id(), ConversationItemKind::FunctionCall);
+        let first = items.push(item(&items, ConversationItemKind::Message));
+        let second = items.push(item(&items, ConversationItemKind::FunctionCall));
         assert_eq!((first, second), (ItemRef::of("conversation_item:1"), ItemRef::of("conversation_item:2")));
         assert_eq!(items.id(second), "conversation_item:2");
-        assert_eq!(items.get(second).kind, ConversationItemKind::FunctionCall);
+        assert_eq!(items.stored(second).kind, ConversationItemKind::FunctionCall);
+        let ids: Vec<String> = items.into_conversation_items().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["conversation_item:1", "conversation_item:2"]);
     }
 
     #[test]
     fn a_batch_forgets_the_choices_of_the_last() {
         let mut items = Items::default();
-        let item = items.push(items.next_id(), ConversationItemKind::Message);
+        let message = items.push(item(&items, ConversationItemKind::Message));
         items.start_batch();
-        assert!(!items.chosen(item));
-        items.choose(item);
-        assert!(items.chosen(item));
+        assert!(!items.chosen(message));
+        items.choose(message);
+        assert!(items.chosen(message));
         items.start_batch();
-        assert!(!items.chosen(item));
+        assert!(!items.chosen(message));
     }
 }

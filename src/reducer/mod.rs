@@ -136,7 +136,7 @@ fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>, read_ahead
         Ok(())
     })?;
     if stop_before_line.is_some() {
-        return Ok(reducer.trace);
+        return Ok(reducer.into_trace());
     }
     reducer.finish().map_err(|err| err.with_bundle(bundle.root()))
 }
@@ -384,7 +384,16 @@ impl<'b> Reducer<'b> {
     /// back to the child thread; every other pending delivery is dropped.
     fn finish(mut self) -> Result<RolloutTrace> {
         self.resolve_spawn_edge_fallbacks()?;
-        Ok(self.trace)
+        Ok(self.into_trace())
+    }
+
+    /// The trace reduced so far, with the conversation items the replay
+    /// kept aside (see `items`).
+    fn into_trace(self) -> RolloutTrace {
+        let mut trace = self.trace;
+        debug_assert!(trace.conversation_items.is_empty());
+        trace.conversation_items = self.items.into_conversation_items().collect();
+        trace
     }
 
     /// Reads and parses a payload file (reducer §1.2), unless it was read

@@ -200,7 +200,7 @@ impl Reducer<'_> {
             let state = self.items.get_mut(item);
             if !state.listed {
                 state.listed = true;
-                thread.conversation_item_ids.push(state.id.clone());
+                thread.conversation_item_ids.push(state.item.item_id.clone());
             }
         }
     }
