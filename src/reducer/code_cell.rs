@@ -5,12 +5,12 @@
 //! source; until then the start and its lifecycle events wait in queues and
 //! are replayed when a reconcile batch brings the item.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::items::ItemRef;
-use super::{push_unique, EventContext, Reducer};
+use super::{push_unique, EventContext, HashMap, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{CodeCellRuntimeStatus, ExecutionStatus, RawPayloadRef};
 use crate::model::{CodeCell, ConversationItemKind, ExecutionWindow, ProducerRef};
