@@ -437,6 +437,7 @@ impl Reducer<'_> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
         let mut out = Vec::with_capacity(candidates.len());
         self.items.start_batch();
+        let mut scan_from = 0;
         for (k, candidate) in candidates.iter().enumerate() {
             let pos = start + k;
             let positional = baseline.get(pos).and_then(|&item| Some((item, self.match_stored(item, candidate)?)));
@@ -444,7 +445,7 @@ impl Reducer<'_> {
             self.check_call_id_consistency(thread, candidate, positional.map(|(item, _)| item))?;
             let (item, matched) = match (positional, mode) {
                 (Some(chosen), _) => chosen,
-                (None, Mode::Full) => match self.scan(thread, baseline, candidate) {
+                (None, Mode::Full) => match self.scan(thread, baseline, &mut scan_from, candidate) {
                     Some(chosen) => chosen,
                     None => (self.create_item(candidate, producers, at), Match::Parts),
                 },
@@ -475,9 +476,10 @@ impl Reducer<'_> {
     ) -> Result<Vec<ItemRef>> {
         let mut out = Vec::with_capacity(candidates.len());
         self.items.start_batch();
+        let mut scan_from = 0;
         for candidate in candidates {
             self.check_call_id_consistency(at.thread, &candidate, None)?;
-            let (item, matched) = match self.scan(at.thread, list, &candidate) {
+            let (item, matched) = match self.scan(at.thread, list, &mut scan_from, &candidate) {
                 Some(chosen) => chosen,
                 None => (self.create_item(&candidate, producers, at), Match::Parts),
             };
@@ -501,17 +503,28 @@ impl Reducer<'_> {
 
     /// First item of `list` not yet chosen by this batch that matches
     /// `candidate`. `list` holds items of `thread` (a snapshot or
-    /// replacement history).
-    fn scan(&self, thread: &str, list: &[ItemRef], candidate: &Candidate) -> Option<(ItemRef, Match)> {
+    /// replacement history). `list[..*from]` are all chosen already: the
+    /// batch takes most items of its list in order, so scans skip them.
+    fn scan(
+        &self,
+        thread: &str,
+        list: &[ItemRef],
+        from: &mut usize,
+        candidate: &Candidate,
+    ) -> Option<(ItemRef, Match)> {
+        while list.get(*from).is_some_and(|&item| self.items.chosen(item)) {
+            *from += 1;
+        }
+        let mut unchosen = list[*from..].iter().filter(|&&item| !self.items.chosen(item));
         let matching = |&item: &ItemRef| Some((item, self.match_stored(item, candidate)?));
         match &candidate.call_id {
             // Only the thread's items with the call id can match; there are
             // few, so this avoids looking up every item of `list`.
             Some(call_id) => {
-                let with_call = self.items_by_call.get(thread)?.get(call_id)?;
-                list.iter().filter(|item| with_call.contains(item) && !self.items.chosen(**item)).find_map(matching)
+                let with_call = self.items.in_group(self.items.call_group(thread, call_id)?);
+                unchosen.filter(|item| with_call.contains(item)).find_map(matching)
             }
-            None => list.iter().filter(|item| !self.items.chosen(**item)).find_map(matching),
+            None => unchosen.find_map(matching),
         }
     }
 
@@ -521,10 +534,16 @@ impl Reducer<'_> {
         let Some(call_id) = &candidate.call_id else {
             return Ok(());
         };
-        let Some(items) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
+        let group = match matching {
+            // A matching item has the candidate's call id: in this thread,
+            // its group is the candidate's.
+            Some(item) if self.stored(item).thread_id == thread => self.items.get(item).call_group,
+            _ => self.items.call_group(thread, call_id),
+        };
+        let Some(group) = group else {
             return Ok(());
         };
-        for &item in items {
+        for &item in self.items.in_group(group) {
             // Mostly the call and its output: other kinds never conflict.
             if Some(item) == matching || self.stored(item).kind != candidate.kind {
                 continue;
@@ -558,10 +577,6 @@ impl Reducer<'_> {
             call_id: candidate.call_id.clone(),
             produced_by: producers.to_vec(),
         });
-        if let Some(call_id) = &candidate.call_id {
-            let calls = self.items_by_call.entry(at.thread.to_string()).or_default();
-            calls.entry(call_id.clone()).or_default().push(item);
-        }
         item
     }
 
@@ -608,10 +623,15 @@ impl Reducer<'_> {
         call_id: &str,
         filter: impl Fn(ConversationItemKind) -> bool,
     ) -> Vec<String> {
-        let Some(items) = self.items_by_call.get(thread).and_then(|calls| calls.get(call_id)) else {
+        let Some(group) = self.items.call_group(thread, call_id) else {
             return Vec::new();
         };
-        let ids = items.iter().filter(|&&item| filter(self.stored(item).kind)).map(|&item| self.items.id(item));
+        let ids = self
+            .items
+            .in_group(group)
+            .iter()
+            .filter(|&&item| filter(self.stored(item).kind))
+            .map(|&item| self.items.id(item));
         super::sorted_ids(ids)
     }
 }

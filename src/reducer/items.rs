@@ -9,6 +9,8 @@
 //! reducer's own lists (snapshots, baselines) name them by `ItemRef`. They
 //! move into the trace when the replay ends (`Reducer::into_trace`).
 
+use super::tool::ToolRef;
+use super::HashMap;
 use crate::model::ConversationItem;
 
 /// A conversation item of this replay: the `n` of its id
@@ -34,18 +36,24 @@ impl ItemRef {
     }
 }
 
+/// The items of one thread with one call id: the call-id check of 02
+/// §7.4 (a) looks at all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallGroup(u32);
+
 /// One item and what the reducer keeps about it.
 pub(crate) struct ItemState {
     pub item: ConversationItem,
+    /// The item's call group, when it has a call id.
+    pub call_group: Option<CallGroup>,
     /// Already in its thread's `conversation_item_ids` (02 §7.6).
     pub listed: bool,
     /// Already the `conversation_item` target of an interaction edge.
     pub edge_target: bool,
-    /// The item is in its tool's call or output item list (and, for an
-    /// output, has the tool among its producers). The tool of a call id
-    /// never changes once it exists and those lists only grow, so this
-    /// stays true.
-    pub tool_linked: bool,
+    /// The tool whose call or output item list holds the item (and, for
+    /// an output, that is among its producers). The tool of a call id never
+    /// changes once it exists and those lists only grow, so this stays.
+    pub tool: Option<ToolRef>,
     /// The item is in its code cell's outputs and has the cell among its
     /// producers; stays true for the same reasons.
     pub code_cell_linked: bool,
@@ -74,6 +82,11 @@ pub(crate) struct Items {
     states: Vec<ItemState>,
     /// Number of the current reconcile batch, for `chosen_in_batch`.
     batch: u64,
+    /// The items of each call group.
+    call_groups: Vec<Vec<ItemRef>>,
+    /// Thread → call id → call group. Nested so that lookups by `&str`
+    /// need no allocation.
+    groups_by_call: HashMap<String, HashMap<String, CallGroup>>,
 }
 
 impl Items {
@@ -86,17 +99,44 @@ impl Items {
     pub fn push(&mut self, item: ConversationItem) -> ItemRef {
         debug_assert_eq!(item.item_id, self.next_id());
         let item_ref = ItemRef(u32::try_from(self.states.len()).expect("fewer than 2^32 conversation items"));
+        let call_group = item.call_id.as_deref().map(|call_id| {
+            let group = self.group_for(&item.thread_id, call_id);
+            self.call_groups[group.0 as usize].push(item_ref);
+            group
+        });
         self.states.push(ItemState {
             item,
+            call_group,
             listed: false,
             edge_target: false,
-            tool_linked: false,
+            tool: None,
             code_cell_linked: false,
             delivery: Delivery::Unknown,
             responding_inferences: Vec::new(),
             chosen_in_batch: 0,
         });
         item_ref
+    }
+
+    /// The call group of `thread` and `call_id`, made if there is none.
+    fn group_for(&mut self, thread: &str, call_id: &str) -> CallGroup {
+        if let Some(group) = self.call_group(thread, call_id) {
+            return group;
+        }
+        let group = CallGroup(u32::try_from(self.call_groups.len()).expect("fewer than 2^32 call groups"));
+        self.call_groups.push(Vec::new());
+        self.groups_by_call.entry(thread.to_string()).or_default().insert(call_id.to_string(), group);
+        group
+    }
+
+    /// The call group of `thread` and `call_id`, if any item has them.
+    pub fn call_group(&self, thread: &str, call_id: &str) -> Option<CallGroup> {
+        self.groups_by_call.get(thread)?.get(call_id).copied()
+    }
+
+    /// The items of a call group, oldest first.
+    pub fn in_group(&self, group: CallGroup) -> &[ItemRef] {
+        &self.call_groups[group.0 as usize]
     }
 
     pub fn get(&self, item: ItemRef) -> &ItemState {
@@ -178,8 +218,14 @@ mod tests {
         assert_eq!((first, second), (ItemRef::of("conversation_item:1"), ItemRef::of("conversation_item:2")));
         assert_eq!(items.id(second), "conversation_item:2");
         assert_eq!(items.stored(second).kind, ConversationItemKind::FunctionCall);
+        let mut call = item(&items, ConversationItemKind::FunctionCall);
+        call.call_id = Some("c1".to_string());
+        let third = items.push(call);
+        let group = items.call_group("th", "c1").unwrap();
+        assert_eq!((items.in_group(group), items.get(third).call_group), (&[third][..], Some(group)));
+        assert_eq!(items.call_group("other", "c1"), None);
         let ids: Vec<String> = items.into_conversation_items().map(|(id, _)| id).collect();
-        assert_eq!(ids, ["conversation_item:1", "conversation_item:2"]);
+        assert_eq!(ids, ["conversation_item:1", "conversation_item:2", "conversation_item:3"]);
     }
 
     #[test]

@@ -177,11 +177,8 @@ pub(crate) struct Reducer<'b> {
     /// Replacement history of the latest compaction not yet consumed by a
     /// full request, per thread.
     pending_replacements: HashMap<String, Vec<ItemRef>>,
-    /// Thread → call id → items with that call id, any kind.
-    /// Nested so that lookups by `&str` need no allocation.
-    items_by_call: HashMap<String, HashMap<String, Vec<ItemRef>>>,
-    /// Model-visible call id → the tool call carrying it.
-    tools_by_model_call: HashMap<String, tool::ModelCallTool>,
+    /// Tool calls by model-visible call id.
+    model_call_tools: tool::ModelCallTools,
     /// Response id → inference calls that have it, in id order: an
     /// incremental request finds its previous call without a scan of all.
     calls_by_response_id: HashMap<String, BTreeSet<String>>,
@@ -203,8 +200,7 @@ impl<'b> Reducer<'b> {
             ready: read_ahead::ReadyPayloads::default(),
             candidate_memos: request::CandidateMemos::default(),
             pending_replacements: HashMap::default(),
-            items_by_call: HashMap::default(),
-            tools_by_model_call: HashMap::default(),
+            model_call_tools: tool::ModelCallTools::default(),
             calls_by_response_id: HashMap::default(),
             code_cells: code_cell::CodeCellState::default(),
             pending_edges: Vec::new(),

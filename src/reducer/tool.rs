@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::items::ItemRef;
-use super::{push_unique, EventContext, Reducer};
+use super::{push_unique, EventContext, HashMap, Reducer};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef, RawToolCallRequester, ToolCallKind, ToolCallSummary};
 use crate::model::{ConversationItemKind, ExecutionWindow, ProducerRef, ToolCall, ToolCallRequester};
@@ -43,6 +43,44 @@ pub(crate) struct ModelCallTool {
     terminal_synced: bool,
 }
 
+/// A tool call with a model-visible call id, by its index in
+/// `ModelCallTools`: an item keeps the one its hook found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ToolRef(u32);
+
+/// Tool calls by model-visible call id. A second tool call for a call id
+/// is refused at its start (§3.1), so there is at most one, and the hook's
+/// "multiple tool calls matched" error cannot happen.
+#[derive(Default)]
+pub(crate) struct ModelCallTools {
+    by_call_id: HashMap<String, ToolRef>,
+    tools: Vec<ModelCallTool>,
+}
+
+impl ModelCallTools {
+    fn find(&self, call_id: &str) -> Option<ToolRef> {
+        self.by_call_id.get(call_id).copied()
+    }
+
+    fn add(&mut self, call_id: &str, tool_call_id: &str) {
+        let tool = ToolRef(u32::try_from(self.tools.len()).expect("fewer than 2^32 tool calls"));
+        self.tools.push(ModelCallTool {
+            tool_call_id: tool_call_id.to_string(),
+            inferences_linked: false,
+            terminal_synced: false,
+        });
+        self.by_call_id.insert(call_id.to_string(), tool);
+    }
+
+    fn get(&self, tool: ToolRef) -> &ModelCallTool {
+        &self.tools[tool.0 as usize]
+    }
+
+    fn get_mut(&mut self, tool: ToolRef) -> &mut ModelCallTool {
+        &mut self.tools[tool.0 as usize]
+    }
+}
+
 impl Reducer<'_> {
     /// `tool_call_started`, steps 1–14 of §3.1 in order.
     pub(super) fn tool_call_started(&mut self, cx: EventContext<'_>, start: ToolStart<'_>) -> Result<()> {
@@ -50,10 +88,9 @@ impl Reducer<'_> {
         if self.trace.tool_calls.contains_key(id) {
             return Err(Error::reduce(format!("duplicate tool call start for {id}")));
         }
-        // So a model-visible call id has at most one tool call, and the
-        // tool hook's "multiple tool calls matched" error cannot happen.
+        // So a model-visible call id has at most one tool call.
         if let Some(mv) = start.model_visible_call_id {
-            if self.tools_by_model_call.contains_key(mv) {
+            if self.model_call_tools.find(mv).is_some() {
                 return Err(Error::reduce(format!("duplicate tool call for model-visible call id {mv}")));
             }
         }
@@ -95,8 +132,7 @@ impl Reducer<'_> {
         }
 
         if let Some(mv) = start.model_visible_call_id {
-            let tool = ModelCallTool { tool_call_id: id.to_string(), inferences_linked: false, terminal_synced: false };
-            self.tools_by_model_call.insert(mv.to_string(), tool);
+            self.model_call_tools.add(mv, id);
         }
         self.trace.tool_calls.insert(
             id.to_string(),
@@ -257,44 +293,50 @@ impl Reducer<'_> {
         if !is_call && !kind.is_tool_output() {
             return;
         }
-        let Some(tool) = self.tools_by_model_call.get(call_id) else {
-            return;
-        };
-        let (mut inferences_linked, mut terminal_synced) = (tool.inferences_linked, tool.terminal_synced);
-        if !self.items.get(item).tool_linked {
-            let tool_id = tool.tool_call_id.clone();
-            let item_id = self.items.id(item);
-            let added = if is_call {
-                let tool = self.trace.tool_calls.get_mut(&tool_id).expect("indexed tools exist");
-                super::push_unique_str(&mut tool.model_visible_call_item_ids, item_id)
-            } else {
-                self.add_tool_output(&tool_id, &item_id.clone())
-            };
-            if added {
-                inferences_linked &= !is_call;
-                terminal_synced = false;
+        let tool = match self.items.get(item).tool {
+            Some(tool) => tool,
+            None => {
+                let Some(tool) = self.model_call_tools.find(call_id) else {
+                    return;
+                };
+                let tool_id = self.model_call_tools.get(tool).tool_call_id.clone();
+                let item_id = self.items.id(item).clone();
+                let added = if is_call {
+                    let tool = self.trace.tool_calls.get_mut(&tool_id).expect("indexed tools exist");
+                    super::push_unique_str(&mut tool.model_visible_call_item_ids, &item_id)
+                } else {
+                    self.add_tool_output(&tool_id, &item_id)
+                };
+                if added {
+                    let links = self.model_call_tools.get_mut(tool);
+                    links.inferences_linked &= !is_call;
+                    links.terminal_synced = false;
+                }
+                self.items.get_mut(item).tool = Some(tool);
+                tool
             }
-            self.items.get_mut(item).tool_linked = true;
-        }
-        if (is_call && !inferences_linked) || !terminal_synced {
-            let tool_id = self.tools_by_model_call[call_id].tool_call_id.clone();
-            if is_call && !inferences_linked {
+        };
+        let links = self.model_call_tools.get(tool);
+        let (link, sync) = (is_call && !links.inferences_linked, !links.terminal_synced);
+        if link || sync {
+            let tool_id = links.tool_call_id.clone();
+            if link {
                 self.link_tool_to_inferences(&tool_id);
             }
-            if !terminal_synced {
+            if sync {
                 self.sync_terminal_observation(&tool_id);
             }
-            let tool = self.tools_by_model_call.get_mut(call_id).expect("looked up above");
-            tool.inferences_linked |= is_call;
-            tool.terminal_synced = true;
+            let links = self.model_call_tools.get_mut(tool);
+            links.inferences_linked |= is_call;
+            links.terminal_synced = true;
         }
     }
 
     /// The links to inferences of the tool of `call_id` may be out of date:
     /// an inference's response now holds an item with that call id.
     pub(super) fn item_joined_response(&mut self, call_id: &str) {
-        if let Some(tool) = self.tools_by_model_call.get_mut(call_id) {
-            tool.inferences_linked = false;
+        if let Some(tool) = self.model_call_tools.find(call_id) {
+            self.model_call_tools.get_mut(tool).inferences_linked = false;
         }
     }
 
@@ -302,8 +344,8 @@ impl Reducer<'_> {
     /// terminal operation.
     pub(super) fn tool_terminal_changed(&mut self, tool_call_id: &str) {
         let call_id = self.trace.tool_calls.get(tool_call_id).and_then(|tool| tool.model_visible_call_id.as_deref());
-        if let Some(tool) = call_id.and_then(|call_id| self.tools_by_model_call.get_mut(call_id)) {
-            tool.terminal_synced = false;
+        if let Some(tool) = call_id.and_then(|call_id| self.model_call_tools.find(call_id)) {
+            self.model_call_tools.get_mut(tool).terminal_synced = false;
         }
     }
 
