@@ -564,7 +564,7 @@ impl Reducer<'_> {
         producers: &[ProducerRef],
         at: Sighting<'_>,
     ) -> ItemRef {
-        let item = self.items.push(ConversationItem {
+        self.items.push(ConversationItem {
             item_id: self.items.next_id(),
             thread_id: at.thread.to_string(),
             codex_turn_id: Some(at.turn.to_string()),
@@ -576,8 +576,7 @@ impl Reducer<'_> {
             body: ConversationBody { parts: candidate.parts.clone() },
             call_id: candidate.call_id.clone(),
             produced_by: producers.to_vec(),
-        });
-        item
+        })
     }
 
     /// §7.4 (c) and (d): update the chosen item, then run the hooks.
