@@ -114,6 +114,9 @@ struct RequestMemo {
     /// Whether `text` up to the end of its last item can stand for the
     /// same bytes at the start of the next request (see `resume`).
     resumable: bool,
+    /// Where the fields after `input` start (just after its closing
+    /// bracket), when `resumable`.
+    tail: Option<usize>,
 }
 
 /// One input item of a request read by the fast path.
@@ -250,8 +253,10 @@ impl RequestReader {
         } else {
             // The replaced memo's text serves the next read.
             self.spare = memo.text;
-            let resumable = resumable && memo_items.last().is_some_and(|item| closes_token(&text, &item.range));
-            self.by_thread.insert(thread.to_string(), RequestMemo { text, items: memo_items, resumable });
+            let last = memo_items.last().map(|item| item.range.clone());
+            let resumable = resumable && last.as_ref().is_some_and(|range| closes_token(&text, range));
+            let tail = last.filter(|_| resumable).and_then(|range| after_closing_bracket(&text, range.end));
+            self.by_thread.insert(thread.to_string(), RequestMemo { text, items: memo_items, resumable, tail });
             MemoChange::Replace
         };
         let body = RequestBody { items: request_items, previous_response_id, memo: memo_change };
@@ -355,15 +360,20 @@ fn split_items(text: &[u8], memo: &RequestMemo) -> Option<Split> {
 /// the rest parses as it does after a stand-in start that leaves the parser
 /// in that same place, and the part before was parsed (and found UTF-8)
 /// with the memo.
+///
+/// Most often the text also ends with the memo's fields after `input` (the
+/// instructions and tool schemas, say), byte for byte: then only the new
+/// items between are parsed (`resume_between`).
 fn resume(text: &[u8], memo: &RequestMemo) -> Option<Split> {
-    /// An object whose `input` holds one item that closes with a bracket.
-    const STAND_IN: &str = r#"{"input":[{}"#;
     if !memo.resumable {
         return None;
     }
     let end = memo.items.last()?.range.end;
     if text.get(..end)? != memo.text.get(..end)? {
         return None;
+    }
+    if let Some(split) = resume_between(text, memo, end) {
+        return Some(split);
     }
     let rest = std::str::from_utf8(&text[end..]).ok()?;
     let stand_in = [STAND_IN, rest].concat();
@@ -375,6 +385,46 @@ fn resume(text: &[u8], memo: &RequestMemo) -> Option<Split> {
         items.push((range.start - STAND_IN.len() + end..range.end - STAND_IN.len() + end, None));
     }
     Some(Split { items, previous_response_id: parts.previous_response_id, resumable: true })
+}
+
+/// An object whose `input` holds one item that closes with a bracket.
+const STAND_IN: &str = r#"{"input":[{}"#;
+
+/// `resume` when the text also ends with the memo's tail: the bytes after
+/// the memo's `input` array. What lies between (the new items and the
+/// closing bracket) is parsed after the stand-in start and followed by a
+/// closing brace. If that leaves the parser just after the `input` array,
+/// where the tail began in the memo, the tail parses as it did there (it
+/// read no `previous_response_id` then: the memo is a full request), so
+/// it needs no parsing. Anything but the array's end between, such as a
+/// key, declines: a key in the tail could then override it.
+fn resume_between(text: &[u8], memo: &RequestMemo, end: usize) -> Option<Split> {
+    let tail = memo.text.get(memo.tail?..)?;
+    let between = text.get(end..text.len().checked_sub(tail.len())?)?;
+    if !text.ends_with(tail) {
+        return None;
+    }
+    // The tail starts after an ASCII bracket, so on a character boundary.
+    let between = std::str::from_utf8(between).ok()?;
+    let stand_in = [STAND_IN, between, "}"].concat();
+    let parts = serde_json::from_str::<RequestParts>(&stand_in).ok()?;
+    if !parts.only_input {
+        return None;
+    }
+    let mut items: Vec<_> =
+        memo.items.iter().enumerate().map(|(index, item)| (item.range.clone(), Some(index))).collect();
+    for item in parts.items.iter().skip(1) {
+        let range = range_within(&stand_in, item.get())?;
+        items.push((range.start - STAND_IN.len() + end..range.end - STAND_IN.len() + end, None));
+    }
+    Some(Split { items, previous_response_id: None, resumable: true })
+}
+
+/// Just after the bracket that closes an array whose last element ends at
+/// `end`, if only whitespace comes between.
+fn after_closing_bracket(text: &[u8], end: usize) -> Option<usize> {
+    let offset = text.get(end..)?.iter().position(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))?;
+    (text[end + offset] == b']').then_some(end + offset + 1)
 }
 
 /// Whether the item at `range` ends with a bracket or quote: a token that
@@ -399,6 +449,8 @@ struct RequestParts<'t> {
     previous_response_id: Option<String>,
     /// No `previous_response_id` key came before `input`.
     plain_before_input: bool,
+    /// `input` was the only key.
+    only_input: bool,
 }
 
 impl<'de> Deserialize<'de> for RequestParts<'de> {
@@ -420,7 +472,9 @@ impl<'de> Visitor<'de> for RequestPartsVisitor {
         let mut items = None;
         let mut previous_response_id = None;
         let mut plain_before_input = true;
+        let mut only_input = true;
         while let Some(key) = map.next_key::<Key>()? {
+            only_input &= matches!(key, Key::Input);
             match key {
                 Key::Input if items.is_none() => items = Some(map.next_value::<Vec<&'de RawValue>>()?),
                 Key::Input => return Err(A::Error::custom("duplicate input")),
@@ -439,7 +493,7 @@ impl<'de> Visitor<'de> for RequestPartsVisitor {
             }
         }
         let items = items.ok_or_else(|| A::Error::custom("no input"))?;
-        Ok(RequestParts { items, previous_response_id, plain_before_input })
+        Ok(RequestParts { items, previous_response_id, plain_before_input, only_input })
     }
 }
 
@@ -823,6 +877,10 @@ mod tests {
         let new_item = |item: String| -> Edit {
             Box::new(move |text: &str| text.replacen(r#"],"tools""#, &format!(r#",{item}],"tools""#), 1).into_bytes())
         };
+        // A field right after `input`, before the fields the memo had there.
+        let between = |field: String| -> Edit {
+            Box::new(move |text: &str| text.replacen(r#"],"tools""#, &format!(r#"],{field},"tools""#), 1).into_bytes())
+        };
         let deep_item = |depth: usize| {
             format!(r#"{{"type":"function_call_output","call_id":"deep","output":{}}}"#, deep(depth - 1))
         };
@@ -884,6 +942,12 @@ mod tests {
             ("new item of an unknown type", new_item(r#"{"type":"nope"}"#.into())),
             ("new additional_tools item", new_item(r#"{"type":"additional_tools"}"#.into())),
             ("new item repeating a call id", new_item(r#"{"type":"function_call_output","call_id":"call_0","output":"other"}"#.into())),
+            ("previous_response_id between input and the tail", between(r#""previous_response_id":"resp-0""#.into())),
+            ("previous_response_id null between input and the tail", between(r#""previous_response_id":null"#.into())),
+            ("duplicate input between input and the tail", between(r#""input":[]"#.into())),
+            ("reserved key between input and the tail", between(r#""$serde_json::private::Number":"1""#.into())),
+            ("whitespace before the tail", Box::new(|text: &str| text.replacen(r#"],"tools""#, "] \n,\"tools\"", 1).into_bytes())),
+            ("tail changed", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""stream":false"#, 1).into_bytes())),
         ]
     }
 
@@ -1031,11 +1095,46 @@ mod tests {
     }
 
     #[test]
+    fn resuming_parses_only_what_lies_between_prefix_and_an_unchanged_tail() {
+        let old = r#"{"input":[{"a":1}],"tools":[{"x":[1,2]}],"stream":true}"#;
+        let tail = after_closing_bracket(old.as_bytes(), 17);
+        assert_eq!(tail, Some(18));
+        let memo = RequestMemo {
+            text: old.as_bytes().to_vec(),
+            items: vec![MemoItem { range: 10..17, candidate: None }],
+            resumable: true,
+            tail,
+        };
+        let new = r#"{"input":[{"a":1},{"b":2}],"tools":[{"x":[1,2]}],"stream":true}"#;
+        let split = resume_between(new.as_bytes(), &memo, 17).unwrap();
+        assert_eq!(split.items, vec![(10..17, Some(0)), (18..25, None)]);
+        assert_eq!(resume(new.as_bytes(), &memo).unwrap().items, split.items);
+        // A key between could be overridden by one in the tail: the whole
+        // rest is parsed instead.
+        let keyed = r#"{"input":[{"a":1}],"previous_response_id":"r","tools":[{"x":[1,2]}],"stream":true}"#;
+        assert!(resume_between(keyed.as_bytes(), &memo, 17).is_none());
+        assert_eq!(resume(keyed.as_bytes(), &memo).unwrap().previous_response_id.as_deref(), Some("r"));
+        // A changed tail, or one the text is too short to hold, is parsed.
+        assert!(resume_between(br#"{"input":[{"a":1}],"tools":[],"stream":true}"#, &memo, 17).is_none());
+        assert!(resume_between(br#"{"input":[{"a":1}]}"#, &memo, 17).is_none());
+        // The part between must be UTF-8 on its own.
+        assert!(resume_between(
+            b"{\"input\":[{\"a\":1},\"\xff\"],\"tools\":[{\"x\":[1,2]}],\"stream\":true}",
+            &memo,
+            17
+        )
+        .is_none());
+        assert_eq!(after_closing_bracket(b"[1 \n]", 2), Some(5));
+        assert_eq!(after_closing_bracket(b"[1,2]", 2), None);
+    }
+
+    #[test]
     fn resuming_needs_the_whole_prefix_and_a_closed_last_item() {
         let memo = |text: &str, ends: &[usize]| RequestMemo {
             text: text.as_bytes().to_vec(),
             items: ends.iter().map(|&end| MemoItem { range: 0..end, candidate: None }).collect(),
             resumable: true,
+            tail: None,
         };
         let old = r#"{"input":[{"a":1}]}"#;
         let split = resume(br#"{"input":[{"a":1},{"b":2}],"x":1}"#, &memo(old, &[17])).unwrap();
