@@ -10,6 +10,11 @@
 //! have read itself, errors included, and only when its handler asks for the
 //! payload: a payload read ahead but never asked for changes nothing.
 //!
+//! The reader parses payloads only while it is ahead of the reducer (by
+//! `AHEAD_BYTES`); otherwise it hands their bytes over and the reducer,
+//! which would only wait for it, parses them. So the work balances itself
+//! between the two threads.
+//!
 //! Memory stays bounded: the reader waits while the events read but not yet
 //! applied hold more than `MAX_HELD_BYTES` of payloads.
 
@@ -29,6 +34,8 @@ const MAX_HELD_BYTES: usize = 16 << 20;
 const EVENT_BYTES: usize = 256;
 /// Events the channel holds at most, whatever their size.
 const MAX_QUEUED_EVENTS: usize = 1024;
+/// Bytes read ahead from which the reader counts as ahead of the reducer.
+const AHEAD_BYTES: usize = 1 << 20;
 
 /// An event with the payloads its handler will read, already read.
 pub(crate) struct ReadyEvent {
@@ -46,22 +53,29 @@ pub(crate) struct ReadyPayloads {
     request: Option<(String, Result<ReadRequest>)>,
 }
 
-/// A payload parsed as one JSON value, with its size, or the error of
-/// reading or parsing it.
+/// A payload read ahead, or the error of reading it.
 struct ReadyValue {
     raw_payload_id: String,
     path: String,
-    value: Result<(Value, usize)>,
+    body: Result<ReadyBody>,
+}
+
+/// A payload's content, parsed or not yet.
+pub(crate) enum ReadyBody {
+    /// Parsed as one JSON value (or the parse error), with its size.
+    Parsed(Result<(Value, usize)>),
+    /// Left for the reducer to parse.
+    Bytes(Vec<u8>),
 }
 
 impl ReadyPayloads {
-    /// The value read ahead for `payload`, if any.
-    pub fn take_value(&mut self, payload: &RawPayloadRef) -> Option<Result<(Value, usize)>> {
+    /// The payload read ahead for `payload`, if any.
+    pub fn take_value(&mut self, payload: &RawPayloadRef) -> Option<Result<ReadyBody>> {
         let index = self
             .values
             .iter()
             .position(|ready| ready.raw_payload_id == payload.raw_payload_id && ready.path == payload.path)?;
-        Some(self.values.swap_remove(index).value)
+        Some(self.values.swap_remove(index).body)
     }
 
     /// The inference request read ahead for `payload`, if any.
@@ -89,9 +103,10 @@ impl<'b> PayloadReader<'b> {
         PayloadReader { bundle, requests: RequestReader::new(bundle), buffer: Vec::new() }
     }
 
-    /// Reads the payloads that `event`'s handler always reads. Payloads
-    /// read only in some cases (a tool's result) are left to the handler.
-    fn prepare(&mut self, event: LocatedEvent) -> ReadyEvent {
+    /// Reads the payloads that `event`'s handler always reads, and parses
+    /// them if `parse`. Payloads read only in some cases (a tool's result)
+    /// are left to the handler.
+    fn prepare(&mut self, event: LocatedEvent, parse: bool) -> ReadyEvent {
         let mut payloads = ReadyPayloads::default();
         let mut held = EVENT_BYTES;
         let value_payload = match &event.event.payload {
@@ -116,21 +131,28 @@ impl<'b> PayloadReader<'b> {
             _ => None,
         };
         if let Some(payload) = value_payload {
-            let value = self.read_value(payload);
-            held += value.as_ref().map_or(0, |(_, size)| *size);
+            let body = self.read_value(payload, parse);
+            held += match &body {
+                Ok(ReadyBody::Parsed(Ok((_, size)))) => *size,
+                Ok(ReadyBody::Bytes(bytes)) => bytes.len(),
+                _ => 0,
+            };
             payloads.values.push(ReadyValue {
                 raw_payload_id: payload.raw_payload_id.clone(),
                 path: payload.path.clone(),
-                value,
+                body,
             });
         }
         ReadyEvent { event, payloads, held }
     }
 
-    fn read_value(&mut self, payload: &RawPayloadRef) -> Result<(Value, usize)> {
+    fn read_value(&mut self, payload: &RawPayloadRef, parse: bool) -> Result<ReadyBody> {
+        if !parse {
+            return Ok(ReadyBody::Bytes(self.bundle.read_payload_bytes(payload)?));
+        }
         self.bundle.read_payload_into(payload, &mut self.buffer)?;
-        let value = self.bundle.parse_payload(payload, &self.buffer)?;
-        Ok((value, self.buffer.len()))
+        let value = self.bundle.parse_payload(payload, &self.buffer);
+        Ok(ReadyBody::Parsed(value.map(|value| (value, self.buffer.len()))))
     }
 }
 
@@ -149,7 +171,7 @@ pub(crate) fn with_ready_events<R>(
         _ => true,
     });
     if !threaded {
-        return replay(&mut events.map(|event| event.map(|event| reader.prepare(event))));
+        return replay(&mut events.map(|event| event.map(|event| reader.prepare(event, true))));
     }
     let budget = Budget::default();
     let (sender, receiver) = sync_channel(MAX_QUEUED_EVENTS);
@@ -161,7 +183,7 @@ pub(crate) fn with_ready_events<R>(
             .name("rollout-trace-read-ahead".into())
             .spawn_scoped(scope, move || {
                 for event in events {
-                    let ready = event.map(|event| reader.prepare(event));
+                    let ready = event.map(|event| reader.prepare(event, budget.held() >= AHEAD_BYTES));
                     let held = ready.as_ref().map_or(0, |ready| ready.held);
                     if !budget.acquire(held) || sender.send(ready).is_err() {
                         break;
@@ -228,6 +250,10 @@ impl Budget {
         }
         state.held += bytes;
         !state.closed
+    }
+
+    fn held(&self) -> usize {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).held
     }
 
     fn release(&self, bytes: usize) {
