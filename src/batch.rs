@@ -54,10 +54,11 @@ pub fn run_job(job: &Job, options: &ReplayOptions) -> Result<Replay> {
 }
 
 /// The options for each of `jobs` replays on `workers` threads: reading
-/// ahead on a second thread only pays while there are idle cores, and
-/// with at least as many jobs as workers there are none.
+/// ahead on a second thread pays only while some cores would be idle
+/// otherwise, that is while fewer replays run at once than there are cores.
 fn per_job(options: &ReplayOptions, jobs: usize, workers: usize) -> ReplayOptions {
-    ReplayOptions { read_ahead: options.read_ahead && jobs < workers, ..*options }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ReplayOptions { read_ahead: options.read_ahead && jobs.min(workers) < cores, ..*options }
 }
 
 /// Reduces every bundle; results come back in input order.
