@@ -20,6 +20,7 @@ pub mod json;
 pub mod limits;
 pub mod model;
 pub mod output;
+pub mod pretty;
 pub mod provenance;
 pub mod reducer;
 pub mod summary;
