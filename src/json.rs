@@ -14,11 +14,6 @@ pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("serializing a JSON model cannot fail")
 }
 
-/// `to_pretty_string`, written to `out` as it is produced.
-pub fn write_pretty<T: Serialize + ?Sized>(out: &mut dyn std::io::Write, value: &T) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(out, value).map_err(std::io::Error::from)
-}
-
 /// Compact JSON as in `trace.jsonl` lines and summaries.
 pub fn to_compact_string<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("serializing a JSON model cannot fail")
@@ -93,8 +88,5 @@ mod tests {
     fn pretty_output_has_no_trailing_newline_and_compact_empties() {
         let value: Value = serde_json::from_str(r#"{"a":[],"b":{},"c":[1]}"#).unwrap();
         assert_eq!(to_pretty_string(&value), "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": [\n    1\n  ]\n}");
-        let mut written = Vec::new();
-        write_pretty(&mut written, &value).unwrap();
-        assert_eq!(written, to_pretty_string(&value).into_bytes());
     }
 }

@@ -23,6 +23,7 @@ pub mod output;
 pub mod pretty;
 pub mod provenance;
 pub mod reducer;
+pub mod state_json;
 pub mod summary;
 pub mod validate;
 pub mod writer;

@@ -64,12 +64,17 @@ impl RolloutTrace {
 
     /// The exact `state.json` text: pretty, 2-space indent, no trailing newline.
     pub fn to_json(&self) -> String {
-        crate::json::to_pretty_string(self)
+        let mut text = Vec::new();
+        // Writing into a `Vec` cannot fail, nor can serializing the model
+        // (string keys only); the text is UTF-8 by construction.
+        crate::state_json::write_state(self, &mut text).expect("serializing a JSON model cannot fail");
+        String::from_utf8(text).unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
     }
 
-    /// `to_json`, written to `out` as it is produced.
+    /// `to_json`, written to `out` as it is produced (several threads
+    /// serialize it for a big trace; see [`crate::state_json`]).
     pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        crate::json::write_pretty(out, self)
+        crate::state_json::write_state(self, out)
     }
 
     /// Parse a `state.json` text back into the model.

@@ -50,31 +50,59 @@ pub fn write_escaped_str(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // `bytes[run_start..]` is the part not yet copied to `out`.
-    let mut run_start = 0;
-    let mut at = 0;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
-        if needs_escape(word) {
-            for index in at..at + 8 {
-                run_start = escape_byte(out, bytes, run_start, index);
-            }
-        }
-        at += 8;
+    // `bytes[copied..]` is not in `out` yet.
+    let mut copied = 0;
+    while let Some(index) = find_escape(bytes, copied) {
+        out.extend_from_slice(&bytes[copied..index]);
+        write_escape(out, bytes[index]);
+        copied = index + 1;
     }
-    for index in at..bytes.len() {
-        run_start = escape_byte(out, bytes, run_start, index);
-    }
-    out.extend_from_slice(&bytes[run_start..]);
+    out.extend_from_slice(&bytes[copied..]);
     out.push(b'"');
 }
 
-/// Whether any of the eight bytes of `word` must be escaped: is below 0x20,
-/// or is `"` or `\`. Exact (no false answer either way), from the classic
-/// "has a byte less than n" and "has a zero byte" word tricks: a lane sets
-/// its high bit only if it, or a lane below it, matches.
+/// The first byte at or after `at` that must be escaped, sixteen then
+/// eight bytes at a time.
 #[inline]
-fn needs_escape(word: u64) -> bool {
+fn find_escape(bytes: &[u8], mut at: usize) -> Option<usize> {
+    let word_at = |at: usize| {
+        let word = &bytes[at..at + 8];
+        u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]])
+    };
+    while at + 16 <= bytes.len() {
+        let (low, high) = (escape_lanes(word_at(at)), escape_lanes(word_at(at + 8)));
+        if low | high != 0 {
+            let (lanes, base) = if low != 0 { (low, at) } else { (high, at + 8) };
+            return Some(base + (lanes.trailing_zeros() / 8) as usize);
+        }
+        at += 16;
+    }
+    while at < bytes.len() {
+        let word = if at + 8 <= bytes.len() {
+            word_at(at)
+        } else {
+            // The tail, padded with spaces (never escaped).
+            let mut word = [b' '; 8];
+            word[..bytes.len() - at].copy_from_slice(&bytes[at..]);
+            u64::from_le_bytes(word)
+        };
+        let lanes = escape_lanes(word);
+        if lanes != 0 {
+            return Some(at + (lanes.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    None
+}
+
+/// The high bit of each byte of `word` (little-endian lanes) that is below
+/// 0x20, `"` or `\\`, from the classic "has a byte less than n" and "has a
+/// zero byte" word tricks. Lanes above the first match may be set wrongly
+/// (a borrow runs into them), so only the lowest set lane is to be used: it
+/// is exactly the first byte to escape, and the result is 0 exactly when no
+/// byte is.
+#[inline]
+fn escape_lanes(word: u64) -> u64 {
     const LOW_BITS: u64 = 0x0101_0101_0101_0101;
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let below_space = word.wrapping_sub(LOW_BITS * 0x20) & !word;
@@ -82,25 +110,22 @@ fn needs_escape(word: u64) -> bool {
     let backslash = word ^ (LOW_BITS * u64::from(b'\\'));
     let is_quote = quote.wrapping_sub(LOW_BITS) & !quote;
     let is_backslash = backslash.wrapping_sub(LOW_BITS) & !backslash;
-    (below_space | is_quote | is_backslash) & HIGH_BITS != 0
+    (below_space | is_quote | is_backslash) & HIGH_BITS
 }
 
-/// Escapes `bytes[index]` if it needs it, first copying the pending run
-/// `bytes[run_start..index]`; returns the new start of the pending run.
+/// The escape sequence of a byte that needs one.
 #[inline]
-fn escape_byte(out: &mut Vec<u8>, bytes: &[u8], run_start: usize, index: usize) -> usize {
-    let byte = bytes[index];
-    let escape: &[u8] = match byte {
-        b'"' => b"\\\"",
-        b'\\' => b"\\\\",
-        0x08 => b"\\b",
-        b'\t' => b"\\t",
-        b'\n' => b"\\n",
-        0x0c => b"\\f",
-        b'\r' => b"\\r",
-        0x00..=0x1f => {
+fn write_escape(out: &mut Vec<u8>, byte: u8) {
+    let short = match byte {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        b'\t' => b't',
+        b'\n' => b'n',
+        0x0c => b'f',
+        b'\r' => b'r',
+        _ => {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&bytes[run_start..index]);
             out.extend_from_slice(&[
                 b'\\',
                 b'u',
@@ -109,13 +134,10 @@ fn escape_byte(out: &mut Vec<u8>, bytes: &[u8], run_start: usize, index: usize) 
                 HEX[usize::from(byte >> 4)],
                 HEX[usize::from(byte & 0xf)],
             ]);
-            return index + 1;
+            return;
         }
-        _ => return run_start,
     };
-    out.extend_from_slice(&bytes[run_start..index]);
-    out.extend_from_slice(escape);
-    index + 1
+    out.extend_from_slice(&[b'\\', short]);
 }
 
 /// `serde_json::Serializer` with `PrettyFormatter`, writing into a `Vec`.
@@ -816,8 +838,8 @@ mod tests {
     }
 
     #[test]
-    fn the_word_test_agrees_with_a_byte_by_byte_test() {
-        let needs = |word: u64| word.to_le_bytes().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    fn the_word_test_finds_the_first_byte_to_escape() {
+        let first = |word: u64| word.to_le_bytes().iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
         let lanes = [0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0x9f, 0xa2, 0xdc, 0xff];
         let mut random = Random(7);
         for _ in 0..500_000 {
@@ -826,7 +848,9 @@ mod tests {
             } else {
                 u64::from_le_bytes(std::array::from_fn(|_| lanes[random.below(lanes.len())]))
             };
-            assert_eq!(needs_escape(word), needs(word), "{word:#018x}");
+            let lanes = escape_lanes(word);
+            let found = (lanes != 0).then(|| (lanes.trailing_zeros() / 8) as usize);
+            assert_eq!(found, first(word), "{word:#018x}");
         }
     }
 
