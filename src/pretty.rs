@@ -5,7 +5,7 @@
 //! * serialization can start at any depth, so that pieces of one document
 //!   (the entries of a big map) are serialized separately, on several
 //!   threads, and concatenated;
-//! * strings are scanned for characters to escape eight bytes at a time
+//! * strings are scanned for characters to escape sixteen bytes at a time
 //!   instead of one, and indentation is one copy, not one write per level.
 //!
 //! Everything else is delegated or mirrored exactly: numbers are formatted by
@@ -811,11 +811,19 @@ mod tests {
 
     #[test]
     fn every_ascii_byte_is_escaped_like_serde_json_at_every_lane() {
+        // Length 40: two 16-byte blocks and a full word; 45: and a padded
+        // tail. Every position of every block, word and tail.
+        for len in [40, 45] {
+            for byte in 0..=0x7fu8 {
+                for before in 0..len {
+                    let byte = char::from(byte);
+                    check(&format!("{}{byte}{}", "a".repeat(before), "b".repeat(len - 1 - before)));
+                }
+            }
+        }
         for byte in 0..=0x7fu8 {
-            for before in 0..18 {
-                let text = format!("{}{}{}", "a".repeat(before), char::from(byte), "b".repeat(19 - before.min(19)));
-                check(&text);
-                // Two in a row, across a word boundary too.
+            // Two in a row, across block and word boundaries too.
+            for before in [6, 7, 14, 15, 22, 23] {
                 check(&format!("{}{}{}", "x".repeat(before), char::from(byte), char::from(byte)));
             }
         }
