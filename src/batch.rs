@@ -45,20 +45,29 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
 }
 
 /// Reduces one job: replay, then write `state.json` atomically if asked.
-pub fn run_job(job: &Job, options: &ReplayOptions) -> Result<Replay> {
+/// With `spare_cores`, writing shares the work with helper threads.
+pub fn run_job(job: &Job, options: &ReplayOptions, spare_cores: bool) -> Result<Replay> {
     let replay = replay_bundle_with(&job.bundle, options)?;
     if let Some(output) = &job.output {
-        crate::output::write_atomic_with(output, |out| replay.trace.write_json(out))?;
+        crate::output::write_atomic_with(output, |out| match spare_cores {
+            true => replay.trace.write_json(out),
+            false => crate::state_json::write_state_with(&replay.trace, out, crate::state_json::Settings::one_thread()),
+        })?;
     }
     Ok(replay)
 }
 
-/// The options for each of `jobs` replays on `workers` threads: reading
-/// ahead on a second thread pays only while some cores would be idle
-/// otherwise, that is while fewer replays run at once than there are cores.
-fn per_job(options: &ReplayOptions, jobs: usize, workers: usize) -> ReplayOptions {
+/// Whether `jobs` replays on `workers` threads leave cores idle: only then
+/// do a replay's extra threads (reading ahead, serializing) pay.
+fn spare_cores(jobs: usize, workers: usize) -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ReplayOptions { read_ahead: options.read_ahead && jobs.min(workers) < cores, ..*options }
+    jobs.min(workers) < cores
+}
+
+/// The options for each of `jobs` replays on `workers` threads: reading
+/// ahead only while cores would be idle otherwise.
+fn per_job(options: &ReplayOptions, jobs: usize, workers: usize) -> ReplayOptions {
+    ReplayOptions { read_ahead: options.read_ahead && spare_cores(jobs, workers), ..*options }
 }
 
 /// Reduces every bundle; results come back in input order.
@@ -80,6 +89,7 @@ impl BatchRun {
     pub fn start(jobs: Vec<Job>, options: ReplayOptions, workers: Option<usize>, keep_traces: bool) -> Result<Self> {
         let workers = worker_count(workers);
         let options = per_job(&options, jobs.len(), workers);
+        let spare = spare_cores(jobs.len(), workers);
         let pool = pool(workers)?;
         let (sender, receiver) = mpsc::channel();
         let remaining = jobs.len();
@@ -88,7 +98,7 @@ impl BatchRun {
         pool.spawn(move || {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
                 // `replay_with` already turns a panic into an error.
-                let (result, spent) = match run_job(&job, &options) {
+                let (result, spent) = match run_job(&job, &options, spare) {
                     Ok(replay) if keep_traces => {
                         (Ok(JobOutcome { partial: replay.is_partial(), replay: Some(replay) }), None)
                     }

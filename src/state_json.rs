@@ -55,6 +55,11 @@ impl Settings {
         let helpers = if entries >= PARALLEL_MIN_ENTRIES { (cores - 1).min(MAX_HELPERS) } else { 0 };
         Settings { helpers, piece_bytes: 128 * 1024, window: 2 * (helpers + 1) }
     }
+
+    /// All the work on the writing thread, for when every core is busy.
+    pub fn one_thread() -> Self {
+        Settings { helpers: 0, ..Settings::for_entries(0) }
+    }
 }
 
 /// `state.json` of `trace`, written to `out`.
