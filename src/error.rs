@@ -42,6 +42,22 @@ impl ErrorKind {
             Self::Usage => "usage",
         }
     }
+
+    /// The kind named `name` by `as_str`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        const ALL: [ErrorKind; 9] = [
+            ErrorKind::Bundle,
+            ErrorKind::Event,
+            ErrorKind::Payload,
+            ErrorKind::Reduce,
+            ErrorKind::Limit,
+            ErrorKind::UnsafePath,
+            ErrorKind::Write,
+            ErrorKind::State,
+            ErrorKind::Usage,
+        ];
+        ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 /// Where an error arose. Every field is optional except the kind of failure.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import pty
 import shutil
 import subprocess
@@ -201,6 +202,12 @@ def test_partial_cli_keeps_the_prefix(good_bundle: Path, tmp_path: Path) -> None
     trace = rollout_trace.replay_bundle(good_bundle, partial=True)
     assert trace.is_partial and trace.diagnostics[0].line == len(text.splitlines()) + 1
     assert (tmp_path / "s.json").read_text() == trace.to_json()
+    # A partial trace keeps its diagnostics through pickling.
+    restored = pickle.loads(pickle.dumps(trace))
+    assert restored == trace and restored.is_partial
+    [before], [after] = trace.diagnostics, restored.diagnostics
+    assert type(after) is type(before) and str(after) == str(before)
+    assert (after.bundle, after.file, after.line, after.seq) == (before.bundle, before.file, before.line, before.seq)
 
 
 def test_realistic_example_reduces_to_its_golden_state(tmp_path: Path) -> None:

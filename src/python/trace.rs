@@ -398,21 +398,48 @@ impl PyRolloutTrace {
         )
     }
 
-    /// Pickles the graph (compact JSON) and the bundle location; the other
-    /// side reads no file to unpickle.
+    /// Pickles the graph (compact JSON), the bundle location and the
+    /// diagnostics of a partial replay; the other side reads no file to
+    /// unpickle.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
         let this = slf.get();
         let state = py.detach(|| crate::json::to_compact_string(&this.data.model));
+        let diagnostics: Vec<PickledError> = this.data.diagnostics.iter().map(pickle_error).collect();
         let restore = py.get_type::<Self>().getattr("_restore")?;
-        Ok((restore, (PyBytes::new(py, state.as_bytes()), this.bundle()).into_pyobject(py)?))
+        Ok((restore, (PyBytes::new(py, state.as_bytes()), this.bundle(), diagnostics).into_pyobject(py)?))
     }
 
     #[staticmethod]
-    fn _restore(py: Python<'_>, state: &[u8], bundle: Option<PyRef<'_, PyTraceBundle>>) -> PyResult<Self> {
+    #[pyo3(signature = (state, bundle, diagnostics=Vec::new()))]
+    fn _restore(
+        py: Python<'_>,
+        state: &[u8],
+        bundle: Option<PyRef<'_, PyTraceBundle>>,
+        diagnostics: Vec<PickledError>,
+    ) -> PyResult<Self> {
         let model = py.detach(|| parse_state(state)).map_err(py_err(py))?;
-        Ok(Self::new(model, bundle.map(|bundle| bundle.arc())))
+        let diagnostics = diagnostics.into_iter().map(unpickle_error).collect::<PyResult<_>>()?;
+        Ok(PyRolloutTrace { data: TraceData::new(model, bundle.map(|bundle| bundle.arc()), diagnostics) })
     }
+}
+
+/// A diagnostic as pickled: kind name, message, then the location's bundle,
+/// file, line, seq and payload id.
+type PickledError = (String, String, Option<PathBuf>, Option<PathBuf>, Option<u64>, Option<u64>, Option<String>);
+
+fn pickle_error(error: &Error) -> PickledError {
+    let at = &error.location;
+    let kind = error.kind.as_str().to_string();
+    (kind, error.message.clone(), at.bundle.clone(), at.file.clone(), at.line, at.seq, at.raw_payload_id.clone())
+}
+
+fn unpickle_error((kind, message, bundle, file, line, seq, raw_payload_id): PickledError) -> PyResult<Error> {
+    let kind = ErrorKind::from_name(&kind)
+        .ok_or_else(|| PyTypeError::new_err(format!("unpickling a diagnostic of unknown kind {kind:?}")))?;
+    let mut error = Error::new(kind, message);
+    error.location = crate::error::Location { bundle, file, line, seq, raw_payload_id };
+    Ok(error)
 }
 
 /// Replays the bundle at `path` into its reduced graph (GIL released).
