@@ -238,6 +238,8 @@ struct Budget {
 struct BudgetState {
     held: usize,
     closed: bool,
+    /// The reader waits for room: only then is waking it worth a system call.
+    waiting: bool,
 }
 
 impl Budget {
@@ -246,8 +248,10 @@ impl Budget {
     fn acquire(&self, bytes: usize) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while !state.closed && state.held > 0 && state.held + bytes > MAX_HELD_BYTES {
+            state.waiting = true;
             state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
+        state.waiting = false;
         state.held += bytes;
         !state.closed
     }
@@ -260,7 +264,9 @@ impl Budget {
         if bytes > 0 {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             state.held -= bytes;
-            self.changed.notify_one();
+            if state.waiting {
+                self.changed.notify_one();
+            }
         }
     }
 
