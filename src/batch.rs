@@ -33,7 +33,14 @@ pub type JobResult = Result<JobOutcome>;
 
 /// A thread count: `None` means one per core.
 pub fn worker_count(workers: Option<usize>) -> usize {
-    workers.filter(|n| *n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    workers.filter(|n| *n > 0).unwrap_or_else(cores)
+}
+
+/// The cores this process may use. Asked once: on Linux the answer reads
+/// cgroup files.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn pool(workers: usize) -> Result<rayon::ThreadPool> {
@@ -49,9 +56,12 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
 pub fn run_job(job: &Job, options: &ReplayOptions, spare_cores: bool) -> Result<Replay> {
     let replay = replay_bundle_with(&job.bundle, options)?;
     if let Some(output) = &job.output {
-        crate::output::write_atomic_with(output, |out| match spare_cores {
-            true => replay.trace.write_json(out),
-            false => crate::state_json::write_state_with(&replay.trace, out, crate::state_json::Settings::one_thread()),
+        crate::output::write_atomic_with(output, |out| {
+            if spare_cores {
+                replay.trace.write_json(out)
+            } else {
+                crate::state_json::write_state_with(&replay.trace, out, crate::state_json::Settings::one_thread())
+            }
         })?;
     }
     Ok(replay)
@@ -60,8 +70,7 @@ pub fn run_job(job: &Job, options: &ReplayOptions, spare_cores: bool) -> Result<
 /// Whether `jobs` replays on `workers` threads leave cores idle: only then
 /// do a replay's extra threads (reading ahead, serializing) pay.
 fn spare_cores(jobs: usize, workers: usize) -> bool {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    jobs.min(workers) < cores
+    jobs.min(workers) < cores()
 }
 
 /// The options for each of `jobs` replays on `workers` threads: reading

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::ops::Range;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
@@ -49,9 +49,7 @@ const FIRST_GUESS_ENTRY_BYTES: usize = 16 * 1024;
 impl Settings {
     /// One helper per spare core, none for small traces.
     pub fn for_entries(entries: usize) -> Self {
-        // Asked once: on Linux the answer reads cgroup files.
-        static CORES: OnceLock<usize> = OnceLock::new();
-        let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let cores = crate::batch::cores();
         let helpers = if entries >= PARALLEL_MIN_ENTRIES { (cores - 1).min(MAX_HELPERS) } else { 0 };
         Settings { helpers, piece_bytes: 128 * 1024, window: 2 * (helpers + 1) }
     }

@@ -80,13 +80,8 @@ impl ReadyPayloads {
 
     /// The inference request read ahead for `payload`, if any.
     pub fn take_request(&mut self, payload: &RawPayloadRef) -> Option<Result<ReadRequest>> {
-        match self.request.take() {
-            Some((id, request)) if id == payload.raw_payload_id => Some(request),
-            other => {
-                self.request = other;
-                None
-            }
-        }
+        let (_, request) = self.request.take_if(|(id, _)| *id == payload.raw_payload_id)?;
+        Some(request)
     }
 }
 

@@ -375,16 +375,7 @@ fn resume(text: &[u8], memo: &RequestMemo) -> Option<Split> {
     if let Some(split) = resume_between(text, memo, end) {
         return Some(split);
     }
-    let rest = std::str::from_utf8(&text[end..]).ok()?;
-    let stand_in = [STAND_IN, rest].concat();
-    let parts = serde_json::from_str::<RequestParts>(&stand_in).ok()?;
-    let mut items: Vec<_> =
-        memo.items.iter().enumerate().map(|(index, item)| (item.range.clone(), Some(index))).collect();
-    for item in parts.items.iter().skip(1) {
-        let range = range_within(&stand_in, item.get())?;
-        items.push((range.start - STAND_IN.len() + end..range.end - STAND_IN.len() + end, None));
-    }
-    Some(Split { items, previous_response_id: parts.previous_response_id, resumable: true })
+    resume_with(memo, end, &text[end..], "").map(|(split, _)| split)
 }
 
 /// An object whose `input` holds one item that closes with a bracket.
@@ -405,19 +396,25 @@ fn resume_between(text: &[u8], memo: &RequestMemo, end: usize) -> Option<Split> 
         return None;
     }
     // The tail starts after an ASCII bracket, so on a character boundary.
-    let between = std::str::from_utf8(between).ok()?;
-    let stand_in = [STAND_IN, between, "}"].concat();
+    let (split, only_input) = resume_with(memo, end, between, "}")?;
+    only_input.then_some(split)
+}
+
+/// Parses `rest`, text that follows the memo's last item (which ends at
+/// `end`), after the stand-in start and followed by `close`. The split has
+/// the memo's items, then the new ones at their place in the text; the
+/// flag says whether `input` was the only key.
+fn resume_with(memo: &RequestMemo, end: usize, rest: &[u8], close: &str) -> Option<(Split, bool)> {
+    let stand_in = [STAND_IN, std::str::from_utf8(rest).ok()?, close].concat();
     let parts = serde_json::from_str::<RequestParts>(&stand_in).ok()?;
-    if !parts.only_input {
-        return None;
-    }
     let mut items: Vec<_> =
         memo.items.iter().enumerate().map(|(index, item)| (item.range.clone(), Some(index))).collect();
     for item in parts.items.iter().skip(1) {
         let range = range_within(&stand_in, item.get())?;
         items.push((range.start - STAND_IN.len() + end..range.end - STAND_IN.len() + end, None));
     }
-    Some(Split { items, previous_response_id: None, resumable: true })
+    let split = Split { items, previous_response_id: parts.previous_response_id, resumable: true };
+    Some((split, parts.only_input))
 }
 
 /// Just after the bracket that closes an array whose last element ends at
