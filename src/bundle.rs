@@ -63,16 +63,15 @@ impl TraceBundle {
         let manifest_path = root.join(MANIFEST_FILE);
         let bytes = read_bounded(&manifest_path, limits.max_record_bytes)
             .map_err(|err| err.into_error(&root, MANIFEST_FILE, true, ErrorKind::Bundle, String::new()))?;
-        if json_depth_exceeds(&bytes, limits.max_json_depth) {
-            return Err(Error::new(
-                ErrorKind::Limit,
-                format!("manifest nests deeper than {} levels", limits.max_json_depth),
-            )
-            .with_bundle(&root)
-            .with_file(MANIFEST_FILE));
-        }
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|err| bundle_error(format!("read {}: {err}", manifest_path.display())).with_file(MANIFEST_FILE))?;
+        let manifest: Manifest = parse_within_depth(&bytes, limits.max_json_depth, || serde_json::from_slice(&bytes))
+            .map_err(|failure| match failure {
+                JsonFailure::TooDeep => {
+                    Error::new(ErrorKind::Limit, format!("manifest nests deeper than {} levels", limits.max_json_depth))
+                        .with_bundle(&root)
+                }
+                JsonFailure::Syntax(err) => bundle_error(format!("read {}: {err}", manifest_path.display())),
+            })
+            .map_err(|err| err.with_file(MANIFEST_FILE))?;
         for (key, value) in [("raw_event_log", &manifest.raw_event_log), ("payloads_dir", &manifest.payloads_dir)] {
             if !is_inside(Path::new(value)) {
                 return Err(Error::new(
@@ -227,21 +226,44 @@ impl TraceBundle {
             ))
             .with_kind(ErrorKind::Limit)
         };
-        // The depth limit is judged before parsing. serde_json itself refuses
-        // to nest deeper than PARSER_MAX_DEPTH, so under a limit at least that
-        // high a document that parses is within it, and the byte scan (as
-        // costly as the parse) only has to name the error of one that fails.
-        let scan_first = self.limits.max_json_depth < PARSER_MAX_DEPTH;
-        if scan_first && json_depth_exceeds(bytes, self.limits.max_json_depth) {
-            return Err(too_deep());
-        }
-        serde_json::from_slice(bytes).map_err(|err| {
-            if !scan_first && json_depth_exceeds(bytes, self.limits.max_json_depth) {
-                return too_deep();
+        parse_within_depth(bytes, self.limits.max_json_depth, || serde_json::from_slice(bytes)).map_err(|failure| {
+            match failure {
+                JsonFailure::TooDeep => too_deep(),
+                JsonFailure::Syntax(err) => {
+                    parse_error(format!("parse payload {} ({}): {err}", payload.raw_payload_id, excerpt(&payload.path)))
+                }
             }
-            parse_error(format!("parse payload {} ({}): {err}", payload.raw_payload_id, excerpt(&payload.path)))
         })
     }
+}
+
+/// Why JSON text was not read under a nesting limit.
+pub(crate) enum JsonFailure {
+    TooDeep,
+    Syntax(serde_json::Error),
+}
+
+/// `parse` of `text` under a nesting limit of `max_depth`, judged as if
+/// before parsing. serde_json itself refuses to nest deeper than
+/// `PARSER_MAX_DEPTH`, so under a limit at least that high a text that
+/// parses is within it, and the byte scan (as costly as the parse) only has
+/// to name the error of one that fails.
+pub(crate) fn parse_within_depth<T>(
+    text: &[u8],
+    max_depth: u32,
+    parse: impl FnOnce() -> serde_json::Result<T>,
+) -> std::result::Result<T, JsonFailure> {
+    let scan_first = max_depth < PARSER_MAX_DEPTH;
+    if scan_first && json_depth_exceeds(text, max_depth) {
+        return Err(JsonFailure::TooDeep);
+    }
+    parse().map_err(|err| {
+        if !scan_first && json_depth_exceeds(text, max_depth) {
+            JsonFailure::TooDeep
+        } else {
+            JsonFailure::Syntax(err)
+        }
+    })
 }
 
 /// The deepest nesting of arrays and objects serde_json parses into a
@@ -401,25 +423,13 @@ impl Iterator for EventReader {
                     .with_kind(ErrorKind::Limit);
                 return self.fail(error);
             }
-            // As in `parse_payload`: under a limit at least serde_json's own,
-            // only a line that fails to parse needs the depth scan.
             let max_depth = self.limits.max_json_depth;
-            let too_deep = |text: &str| json_depth_exceeds(text.as_bytes(), max_depth);
-            let scan_first = max_depth < PARSER_MAX_DEPTH;
-            let parsed = if scan_first && too_deep(text) {
-                None
-            } else {
-                match serde_json::from_str::<RawTraceEvent>(text) {
-                    Ok(event) => return Some(Ok(LocatedEvent { line: self.line, event })),
-                    Err(_) if !scan_first && too_deep(text) => None,
-                    Err(err) => Some(err),
-                }
-            };
-            let error = match parsed {
-                None => self
+            let error = match parse_within_depth(text.as_bytes(), max_depth, || serde_json::from_str(text)) {
+                Ok(event) => return Some(Ok(LocatedEvent { line: self.line, event })),
+                Err(JsonFailure::TooDeep) => self
                     .error(format!("parse trace event line {}: JSON nests deeper than {max_depth} levels", self.line))
                     .with_kind(ErrorKind::Limit),
-                Some(err) => self.error(format!("parse trace event line {}: {err}", self.line)),
+                Err(JsonFailure::Syntax(err)) => self.error(format!("parse trace event line {}: {err}", self.line)),
             };
             return self.fail(error);
         }

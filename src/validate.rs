@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::TraceBundle;
+use crate::bundle::{parse_within_depth, JsonFailure, TraceBundle};
 use crate::error::{Error, ErrorKind};
 use crate::format::{RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, PAYLOADS_DIR, SCHEMA_VERSION};
 use crate::limits::Limits;
@@ -211,13 +211,13 @@ fn check_events(v: &mut Validator, bundle: &TraceBundle) -> (u64, Vec<(RawPayloa
         if text.trim().is_empty() {
             continue;
         }
-        if crate::limits::json_depth_exceeds(raw, limits.max_json_depth) {
-            v.report(Severity::Error, event_error("JSON nests too deeply".to_string()).with_kind(ErrorKind::Limit));
-            continue;
-        }
-        let event: RawTraceEvent = match serde_json::from_str(text) {
+        let event: RawTraceEvent = match parse_within_depth(raw, limits.max_json_depth, || serde_json::from_str(text)) {
             Ok(event) => event,
-            Err(err) => {
+            Err(JsonFailure::TooDeep) => {
+                v.report(Severity::Error, event_error("JSON nests too deeply".to_string()).with_kind(ErrorKind::Limit));
+                continue;
+            }
+            Err(JsonFailure::Syntax(err)) => {
                 let truncated = index + 1 == last && !ends_with_newline;
                 let hint = if truncated { " (the log ends in an incomplete line)" } else { "" };
                 v.report(Severity::Error, event_error(format!("parse trace event line {line}: {err}{hint}")));
