@@ -90,7 +90,7 @@ impl Reducer<'_> {
                 let mut ids: Vec<String> =
                     previous.request_item_ids.iter().chain(&previous.response_item_ids).cloned().collect();
                 let mut items: Vec<ItemRef> = ids.iter().map(|id| ItemRef::of(id)).collect();
-                let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
+                let baseline = self.take_snapshot(thread);
                 let delta = self.reconcile(
                     &request.candidates,
                     Mode::Append,
@@ -108,7 +108,7 @@ impl Reducer<'_> {
             None => {
                 let baseline = match self.pending_replacements.remove(thread) {
                     Some(replacement) => replacement,
-                    None => self.snapshots.get(thread).cloned().unwrap_or_default(),
+                    None => self.take_snapshot(thread),
                 };
                 let items = self.reconcile(
                     &request.candidates,
@@ -186,7 +186,7 @@ impl Reducer<'_> {
             .and_then(Value::as_array)
             .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
         let candidates = normalize_items(outputs, pid)?;
-        let baseline = self.snapshots.get(thread).cloned().unwrap_or_default();
+        let baseline = self.take_snapshot(thread);
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
         let items = self.reconcile(
             &candidates,
@@ -204,6 +204,12 @@ impl Reducer<'_> {
         snapshot.extend(items);
         self.set_snapshot(thread, snapshot);
         Ok((ids, body.get("token_usage").and_then(token_usage)))
+    }
+
+    /// The thread's snapshot, taken out rather than copied: the caller sets
+    /// the next one (a failed reduction ends the replay anyway).
+    fn take_snapshot(&mut self, thread: &str) -> Vec<ItemRef> {
+        self.snapshots.get_mut(thread).map(std::mem::take).unwrap_or_default()
     }
 
     /// `snapshot[thread]` = `items`.

@@ -213,12 +213,7 @@ impl Reducer<'_> {
         tool_call_id: &str,
         payload: &RawPayloadRef,
     ) -> Result<()> {
-        let tool = self
-            .trace
-            .tool_calls
-            .get_mut(tool_call_id)
-            .ok_or_else(|| Error::reduce(format!("tool runtime start referenced unknown call {tool_call_id}")))?;
-        push_unique(&mut tool.raw_runtime_payload_ids, payload.raw_payload_id.clone());
+        let tool = self.record_runtime_payload(tool_call_id, payload, "start")?;
         let kind = tool.kind.clone();
         if kind.is_terminal() {
             if tool.terminal_operation_id.is_some() {
@@ -232,6 +227,23 @@ impl Reducer<'_> {
         self.agent_runtime_started(tool_call_id, &kind, payload)
     }
 
+    /// The tool a runtime `start` or `end` event names, with the event's
+    /// payload recorded on it.
+    fn record_runtime_payload(
+        &mut self,
+        tool_call_id: &str,
+        payload: &RawPayloadRef,
+        event: &str,
+    ) -> Result<&mut ToolCall> {
+        let tool = self
+            .trace
+            .tool_calls
+            .get_mut(tool_call_id)
+            .ok_or_else(|| Error::reduce(format!("tool runtime {event} referenced unknown call {tool_call_id}")))?;
+        push_unique(&mut tool.raw_runtime_payload_ids, payload.raw_payload_id.clone());
+        Ok(tool)
+    }
+
     /// §3.4: ends the terminal operation (if any) and runs the agent hook.
     pub(super) fn tool_runtime_ended(
         &mut self,
@@ -240,12 +252,7 @@ impl Reducer<'_> {
         status: ExecutionStatus,
         payload: &RawPayloadRef,
     ) -> Result<()> {
-        let tool = self
-            .trace
-            .tool_calls
-            .get_mut(tool_call_id)
-            .ok_or_else(|| Error::reduce(format!("tool runtime end referenced unknown call {tool_call_id}")))?;
-        push_unique(&mut tool.raw_runtime_payload_ids, payload.raw_payload_id.clone());
+        let tool = self.record_runtime_payload(tool_call_id, payload, "end")?;
         let (kind, operation) = (tool.kind.clone(), tool.terminal_operation_id.clone());
         // Read for every tool kind: sub-agent activity can arrive on any.
         let body = self.read_payload(payload)?;
