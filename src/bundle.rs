@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -132,6 +134,7 @@ impl TraceBundle {
             events: 0,
             buf: Vec::new(),
             done: false,
+            event_types: crate::compat::EVENTS_ALL,
         })
     }
 
@@ -234,6 +237,56 @@ impl TraceBundle {
                 }
             }
         })
+    }
+}
+
+impl EventReader {
+    fn known(&self, event: &RawTraceEvent) -> bool {
+        // The full list knows every type the parser produces.
+        self.event_types.len() == crate::compat::EVENTS_ALL.len() || self.event_types.contains(&event.payload.type_name())
+    }
+}
+
+/// serde's message for an internally tagged payload whose type is not among
+/// `known`, positioned (as serde_json does) just after the type's value.
+fn unknown_event_type(text: &str, type_name: &str, known: &[&str]) -> String {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        payload: &'a RawValue,
+    }
+    let column = serde_json::from_str::<Envelope<'_>>(text)
+        .ok()
+        .and_then(|envelope| {
+            let fields = serde_json::from_str::<PayloadFields<'_>>(envelope.payload.get()).ok()?.0;
+            let (_, tag) = fields.into_iter().find(|(key, _)| key == "type")?;
+            Some(tag.get().as_ptr() as usize + tag.get().len() - text.as_ptr() as usize)
+        })
+        .unwrap_or(0);
+    let expected: Vec<String> = known.iter().map(|name| format!("`{name}`")).collect();
+    format!("unknown variant `{type_name}`, expected one of {} at line 1 column {column}", expected.join(", "))
+}
+
+/// An object's fields in source order, values unparsed.
+struct PayloadFields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for PayloadFields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = PayloadFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> std::result::Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(PayloadFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
     }
 }
 
@@ -362,9 +415,18 @@ pub struct EventReader {
     events: u64,
     buf: Vec<u8>,
     done: bool,
+    /// The event types accepted: an older release's parser knows fewer.
+    event_types: &'static [&'static str],
 }
 
 impl EventReader {
+    /// Accepts only `event_types` (a profile's), failing on any other type
+    /// with the message that release's parser gives.
+    pub fn with_event_types(mut self, event_types: &'static [&'static str]) -> Self {
+        self.event_types = event_types;
+        self
+    }
+
     fn error(&self, message: String) -> Error {
         Error::new(ErrorKind::Event, message).with_bundle(&self.root).with_file(EVENT_LOG_FILE).with_line(self.line)
     }
@@ -425,7 +487,12 @@ impl Iterator for EventReader {
             }
             let max_depth = self.limits.max_json_depth;
             let error = match parse_within_depth(text.as_bytes(), max_depth, || serde_json::from_str(text)) {
-                Ok(event) => return Some(Ok(LocatedEvent { line: self.line, event })),
+                Ok(event) if self.known(&event) => return Some(Ok(LocatedEvent { line: self.line, event })),
+                Ok(event) => self.error(format!(
+                    "parse trace event line {}: {}",
+                    self.line,
+                    unknown_event_type(text, event.payload.type_name(), self.event_types)
+                )),
                 Err(JsonFailure::TooDeep) => self
                     .error(format!("parse trace event line {}: JSON nests deeper than {max_depth} levels", self.line))
                     .with_kind(ErrorKind::Limit),

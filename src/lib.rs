@@ -2,6 +2,7 @@
 //!
 //! * [`format`]: the on-disk bundle format (manifest, raw events, payload refs);
 //! * [`bundle`]: reading a bundle;
+//! * [`compat`]: the compatibility profiles of Codex releases;
 //! * [`writer`]: writing a bundle;
 //! * [`model`]: the reduced graph, serialized as `state.json`;
 //! * [`reducer`]: replaying a bundle into that graph;
@@ -14,6 +15,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod compat;
 pub mod error;
 pub mod format;
 pub mod json;
@@ -32,6 +34,7 @@ pub mod writer;
 mod python;
 
 pub use bundle::TraceBundle;
+pub use compat::Profile;
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
 pub use model::RolloutTrace;

@@ -13,6 +13,23 @@ pub use crate::format::{
 
 pub type Map<T> = BTreeMap<String, T>;
 
+/// Fields that only some releases write: `Some(value)` is written (a `null`
+/// too), `None` leaves the key out, as those releases' `state.json` does.
+mod versioned {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(field: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+        match field {
+            Some(value) => value.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        T::deserialize(deserializer).map(Some)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RolloutTrace {
     pub schema_version: u32,
@@ -255,7 +272,9 @@ pub struct InferenceCall {
     pub execution: ExecutionWindow,
     pub model: String,
     pub provider_name: String,
-    pub response_id: Option<String>,
+    /// Outer `None`: a field the profile's releases do not write (before 0.133).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "versioned")]
+    pub response_id: Option<Option<String>>,
     pub upstream_request_id: Option<String>,
     pub request_item_ids: Vec<String>,
     pub response_item_ids: Vec<String>,
@@ -269,7 +288,9 @@ pub struct InferenceCall {
 pub struct TokenUsage {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
-    pub cache_write_input_tokens: i64,
+    /// `None`: a field the profile's releases do not write (before 0.147).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<i64>,
     pub output_tokens: i64,
     pub reasoning_output_tokens: i64,
 }
@@ -322,7 +343,9 @@ pub struct CodeCell {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ToolCall {
     pub tool_call_id: String,
-    pub mcp_call_id: Option<String>,
+    /// Outer `None`: a field the profile's releases do not write (before 0.133).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "versioned")]
+    pub mcp_call_id: Option<Option<String>>,
     pub model_visible_call_id: Option<String>,
     pub code_mode_runtime_tool_id: Option<String>,
     pub thread_id: String,

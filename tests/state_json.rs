@@ -113,7 +113,7 @@ fn conformance_states_are_written_like_serde_json() {
         if case.expected_state().is_none() {
             continue;
         }
-        let trace = replay_bundle(case.bundle()).unwrap_or_else(|err| panic!("{}: {err}", case.name));
+        let trace = common::replay_crate(&case.bundle()).unwrap_or_else(|err| panic!("{}: {err}", case.name));
         check(&case.name, &trace);
         checked += 1;
     }

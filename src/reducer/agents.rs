@@ -270,6 +270,14 @@ struct SubAgentActivity {
     kind: ActivityKind,
 }
 
+/// Releases before 0.142.5 read agent-lifecycle payloads only with the
+/// `call_id` that later releases no longer write.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+struct ActivityCallId {
+    call_id: String,
+}
+
 /// The legacy text form of a delivered message.
 #[allow(dead_code)]
 #[derive(Debug, Deserialize)]
@@ -460,6 +468,9 @@ impl Reducer<'_> {
     ) -> Result<()> {
         let ended = Some(cx.wall_time_unix_ms);
         if body.as_object().is_some_and(|object| object.contains_key("agent_thread_id")) {
+            if self.rules.agent_activity_needs_call_id {
+                parse::<ActivityCallId>(body, payload)?;
+            }
             let activity: SubAgentActivity = parse(body, payload)?;
             let child = activity.agent_thread_id.0;
             return match (kind, activity.kind) {

@@ -120,8 +120,8 @@ impl Reducer<'_> {
             })
         };
         let (input_history, replacement_history) = (history("input_history")?, history("replacement_history")?);
-        let input = normalize_items(input_history, pid)?;
-        let replacement = normalize_items(replacement_history, pid)?;
+        let input = normalize_items(input_history, pid, self.rules)?;
+        let replacement = normalize_items(replacement_history, pid, self.rules)?;
 
         let at = Sighting { thread, turn, wall_time_unix_ms: cx.wall_time_unix_ms };
         let producer = [ProducerRef::Compaction { compaction_id: compaction_id.to_string() }];

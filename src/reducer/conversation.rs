@@ -2,10 +2,11 @@
 //! reconciling them with what a thread has already seen (§7).
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::items::ItemRef;
 use super::{push_unique, Reducer};
+use crate::compat::{KeyOrder, ReasoningResighting, Rules};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::model::{
@@ -42,21 +43,21 @@ pub(crate) enum Mode {
 // Normalization (§6)
 
 /// Normalizes a list of model items read from payload `pid` (§6.1).
-pub(super) fn normalize_items(items: &[Value], pid: &str) -> Result<Vec<Candidate>> {
+pub(super) fn normalize_items(items: &[Value], pid: &str, rules: &Rules) -> Result<Vec<Candidate>> {
     let mut candidates = Vec::with_capacity(items.len());
     for item in items {
-        candidates.extend(normalize_listed_item(item, pid)?);
+        candidates.extend(normalize_listed_item(item, pid, rules)?);
     }
     Ok(candidates)
 }
 
 /// One item of a list of model items: `None` for `additional_tools`, which
 /// is not part of the conversation and takes no position.
-pub(super) fn normalize_listed_item(item: &Value, pid: &str) -> Result<Option<Candidate>> {
-    if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+pub(super) fn normalize_listed_item(item: &Value, pid: &str, rules: &Rules) -> Result<Option<Candidate>> {
+    if rules.model_items.additional_tools && item.get("type").and_then(Value::as_str) == Some("additional_tools") {
         return Ok(None);
     }
-    normalize_item(item, pid).map(Some)
+    normalize_item(item, pid, rules).map(Some)
 }
 
 impl Candidate {
@@ -75,7 +76,9 @@ impl Candidate {
     }
 }
 
-fn normalize_item(item: &Value, pid: &str) -> Result<Candidate> {
+fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
+    let order = rules.summary_keys;
+    let items = rules.model_items;
     let item_type = item
         .get("type")
         .and_then(Value::as_str)
@@ -108,25 +111,25 @@ fn normalize_item(item: &Value, pid: &str) -> Result<Candidate> {
             };
             candidate(role, channel, K::Message, content_parts(item.get("content"), pid), None)
         }
-        "agent_message" => agent_message(item, pid)?,
+        "agent_message" if items.agent_message => agent_message(item, pid)?,
         "reasoning" => candidate(R::Assistant, Some(Ch::Analysis), K::Reasoning, reasoning_parts(item, pid)?, None),
         "function_call" => candidate(
             R::Assistant,
             Some(Ch::Commentary),
             K::FunctionCall,
-            argument_parts(item.get("arguments"), pid)?,
+            argument_parts(item.get("arguments"), pid, order)?,
             call_id(),
         ),
         "function_call_output" => candidate(
             R::Tool,
             Some(Ch::Commentary),
             K::FunctionCallOutput,
-            output_parts(item.get("output"), pid)?,
+            output_parts(item.get("output"), pid, order)?,
             call_id(),
         ),
         "custom_tool_call" => {
             let parts = match item.get("input").and_then(Value::as_str) {
-                None => json_parts(&strip_passthrough(item), pid)?,
+                None => json_parts(&strip_passthrough(item), pid, order)?,
                 Some(input) if item.get("name").and_then(Value::as_str) == Some("exec") => {
                     vec![ConversationPart::Code { language: "javascript".to_string(), source: input.to_string() }]
                 }
@@ -138,30 +141,41 @@ fn normalize_item(item: &Value, pid: &str) -> Result<Candidate> {
             R::Tool,
             Some(Ch::Commentary),
             K::CustomToolCallOutput,
-            output_parts(item.get("output"), pid)?,
+            output_parts(item.get("output"), pid, order)?,
             call_id(),
         ),
         "tool_search_call" | "web_search_call" | "image_generation_call" | "local_shell_call" => candidate(
             R::Assistant,
             Some(Ch::Commentary),
             K::FunctionCall,
-            json_parts(&strip_passthrough(item), pid)?,
+            json_parts(&strip_passthrough(item), pid, order)?,
             call_id(),
         ),
         "tool_search_output" | "mcp_tool_call_output" => candidate(
             R::Tool,
             Some(Ch::Commentary),
             K::FunctionCallOutput,
-            json_parts(&strip_passthrough(item), pid)?,
+            json_parts(&strip_passthrough(item), pid, order)?,
             call_id(),
         ),
-        "compaction" | "compaction_summary" | "context_compaction" => {
-            let encrypted = item.get(ENCRYPTED_CONTENT).and_then(Value::as_str).ok_or_else(|| {
-                Error::reduce(format!("compaction item in payload {pid} did not contain string encrypted_content"))
-            })?;
-            candidate(R::Assistant, Some(Ch::Summary), K::Message, vec![encoded(encrypted)], None)
-        }
+        "compaction" | "compaction_summary" => compaction_summary(item, pid)?,
+        "context_compaction" if items.context_compaction => compaction_summary(item, pid)?,
         other => return Err(Error::reduce(format!("unsupported model item type {other} in payload {pid}"))),
+    })
+}
+
+/// Compaction summary items (§6.11).
+fn compaction_summary(item: &Value, pid: &str) -> Result<Candidate> {
+    let encrypted = item.get(ENCRYPTED_CONTENT).and_then(Value::as_str).ok_or_else(|| {
+        Error::reduce(format!("compaction item in payload {pid} did not contain string encrypted_content"))
+    })?;
+    Ok(Candidate {
+        role: ConversationRole::Assistant,
+        channel: Some(ConversationChannel::Summary),
+        kind: ConversationItemKind::Message,
+        agent_message: None,
+        parts: vec![encoded(encrypted)],
+        call_id: None,
     })
 }
 
@@ -174,21 +188,20 @@ fn payload_ref(label: &str, pid: &str) -> ConversationPart {
 }
 
 /// A copy of the item without the passthrough key, for whole-item summaries.
+/// Removing a key of an order-preserving map moves the last key into its
+/// slot, as in every released binary; this changes what a summary in
+/// source order shows (spec 05 §5.2).
 fn strip_passthrough(item: &Value) -> Value {
-    match item {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| *k != PASSTHROUGH_KEY)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Map<_, _>>(),
-        ),
-        other => other.clone(),
+    let mut copy = item.clone();
+    if let Value::Object(map) = &mut copy {
+        map.swap_remove(PASSTHROUGH_KEY);
     }
+    copy
 }
 
 /// JSON body (§6.10): one `json` part summarizing the value.
-fn json_parts(value: &Value, pid: &str) -> Result<Vec<ConversationPart>> {
-    let summary = json::summarize(value).map_err(|_| {
+fn json_parts(value: &Value, pid: &str, order: KeyOrder) -> Result<Vec<ConversationPart>> {
+    let summary = json::summarize(value, order).map_err(|_| {
         Error::reduce(format!(
             "JSON summary of an item in payload {pid} would be cut at byte {} inside a UTF-8 character",
             json::SUMMARY_LIMIT_BYTES
@@ -222,24 +235,24 @@ fn content_parts(content: Option<&Value>, pid: &str) -> Vec<ConversationPart> {
 }
 
 /// Function-call arguments (§6.7).
-fn argument_parts(arguments: Option<&Value>, pid: &str) -> Result<Vec<ConversationPart>> {
+fn argument_parts(arguments: Option<&Value>, pid: &str, order: KeyOrder) -> Result<Vec<ConversationPart>> {
     match arguments {
         None => Ok(vec![payload_ref("payload", pid)]),
         Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed) => json_parts(&parsed, pid),
+            Ok(parsed) => json_parts(&parsed, pid, order),
             Err(_) => Ok(vec![ConversationPart::Text { text: text.clone() }]),
         },
-        Some(other) => json_parts(other, pid),
+        Some(other) => json_parts(other, pid, order),
     }
 }
 
 /// Tool output (§6.8).
-fn output_parts(output: Option<&Value>, pid: &str) -> Result<Vec<ConversationPart>> {
+fn output_parts(output: Option<&Value>, pid: &str, order: KeyOrder) -> Result<Vec<ConversationPart>> {
     match output {
         None => Ok(vec![payload_ref("tool_output", pid)]),
         Some(Value::String(text)) => Ok(vec![ConversationPart::Text { text: text.clone() }]),
         Some(array @ Value::Array(_)) => Ok(content_parts(Some(array), pid)),
-        Some(other) => json_parts(other, pid),
+        Some(other) => json_parts(other, pid, order),
     }
 }
 
@@ -404,6 +417,25 @@ fn merge_reasoning(stored: &mut Vec<ConversationPart>, candidate: &[Conversation
     }
     let mut merged = if stored_texts.is_empty() { texts(candidate) } else { stored_texts };
     merged.extend(if stored_summaries.is_empty() { summaries(candidate) } else { stored_summaries });
+    merged.extend(stored.iter().filter(|p| matches!(p, ConversationPart::Encoded { .. })).cloned());
+    *stored = merged;
+    Ok(())
+}
+
+/// The 0.125 re-sighting of a reasoning item with the same blob: readable
+/// parts (texts and summaries) are set once.
+fn set_readable_once(stored: &mut Vec<ConversationPart>, candidate: &[ConversationPart]) -> Result<()> {
+    let readable = |parts: &[ConversationPart]| -> Vec<ConversationPart> {
+        parts.iter().filter(|p| !matches!(p, ConversationPart::Encoded { .. })).cloned().collect()
+    };
+    let (old, new) = (readable(stored), readable(candidate));
+    if new.is_empty() || old == new {
+        return Ok(());
+    }
+    if !old.is_empty() {
+        return Err(Error::reduce("reasoning encrypted_content was reused with different readable content"));
+    }
+    let mut merged = new;
     merged.extend(stored.iter().filter(|p| matches!(p, ConversationPart::Encoded { .. })).cloned());
     *stored = merged;
     Ok(())
@@ -587,7 +619,10 @@ impl Reducer<'_> {
         if matched == Match::Blob || !producers.is_empty() {
             let stored = self.items.stored_mut(item);
             if matched == Match::Blob {
-                merge_reasoning(&mut stored.body.parts, &candidate.parts)?;
+                match self.rules.reasoning_resighting {
+                    ReasoningResighting::Merge => merge_reasoning(&mut stored.body.parts, &candidate.parts)?,
+                    ReasoningResighting::SetOnce => set_readable_once(&mut stored.body.parts, &candidate.parts)?,
+                }
             }
             for producer in producers {
                 push_unique(&mut stored.produced_by, producer.clone());
@@ -638,9 +673,10 @@ impl Reducer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compat::Profile;
 
     fn normalize(item: &str) -> Result<Candidate> {
-        normalize_item(&serde_json::from_str(item).unwrap(), "raw_payload:4")
+        normalize_item(&serde_json::from_str(item).unwrap(), "raw_payload:4", &Profile::crate_tests().rules)
     }
 
     fn parts(item: &str) -> Vec<ConversationPart> {

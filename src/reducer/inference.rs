@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::conversation::{normalize_items, Mode};
 use super::items::ItemRef;
 use super::{EventContext, Reducer};
+use crate::compat::UpstreamRequestId;
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
 use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
@@ -53,7 +54,7 @@ impl Reducer<'_> {
                 execution: ExecutionWindow::running(cx.wall_time_unix_ms, cx.seq),
                 model: start.model.to_string(),
                 provider_name: start.provider_name.to_string(),
-                response_id: None,
+                response_id: Some(None),
                 upstream_request_id: None,
                 request_item_ids,
                 response_item_ids: Vec::new(),
@@ -142,20 +143,25 @@ impl Reducer<'_> {
             Some(payload) => Some((payload, self.reduce_response(cx, id, &thread, &turn, payload)?)),
             None => None,
         };
+        let upstream = match self.rules.upstream_request_id {
+            UpstreamRequestId::ResponseId => end.response_id,
+            UpstreamRequestId::Upstream => end.upstream_request_id,
+        };
         let call = self.trace.inference_calls.get_mut(id).expect("checked above");
-        if call.response_id.as_deref() != end.response_id {
-            if let Some(calls) = call.response_id.as_ref().and_then(|old| self.calls_by_response_id.get_mut(old)) {
+        let old = call.response_id.take().flatten();
+        if old.as_deref() != end.response_id {
+            if let Some(calls) = old.as_ref().and_then(|old| self.calls_by_response_id.get_mut(old)) {
                 calls.remove(id);
             }
             if let Some(new) = end.response_id {
                 self.calls_by_response_id.entry(new.to_string()).or_default().insert(id.to_string());
             }
         }
-        call.response_id = end.response_id.map(str::to_string);
+        call.response_id = Some(end.response_id.map(str::to_string));
         if call.execution.is_running() {
             call.execution.end(cx.wall_time_unix_ms, cx.seq, end.status);
         }
-        if let Some(upstream) = end.upstream_request_id {
+        if let Some(upstream) = upstream {
             call.upstream_request_id = Some(upstream.to_string());
         }
         if let Some((payload, (ids, usage))) = response {
@@ -185,7 +191,7 @@ impl Reducer<'_> {
             .get("output_items")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
-        let candidates = normalize_items(outputs, pid)?;
+        let candidates = normalize_items(outputs, pid, self.rules)?;
         let baseline = self.take_snapshot(thread);
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
         let items = self.reconcile(
@@ -247,7 +253,7 @@ fn token_usage(usage: &Value) -> Option<TokenUsage> {
     Some(TokenUsage {
         input_tokens: count("input_tokens")?,
         cached_input_tokens: count("cached_input_tokens")?,
-        cache_write_input_tokens: count("cache_write_input_tokens").unwrap_or(0),
+        cache_write_input_tokens: Some(count("cache_write_input_tokens").unwrap_or(0)),
         output_tokens: count("output_tokens")?,
         reasoning_output_tokens: count("reasoning_output_tokens")?,
     })
@@ -262,7 +268,7 @@ mod tests {
             [
                 u.input_tokens,
                 u.cached_input_tokens,
-                u.cache_write_input_tokens,
+                u.cache_write_input_tokens.unwrap(),
                 u.output_tokens,
                 u.reasoning_output_tokens,
             ]

@@ -34,6 +34,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::bundle::{LocatedEvent, TraceBundle};
+use crate::compat::{Profile, Rules};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::limits::Limits;
@@ -48,15 +49,19 @@ use items::ItemRef;
 /// item of every request.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Replays the bundle at `path` exactly as the reference reducer does.
+/// Replays the bundle at `path` exactly as the newest Codex release's
+/// reducer does.
 pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
     Ok(replay_bundle_with(path, &ReplayOptions::default())?.trace)
 }
 
-/// How to replay: admission limits, whether to keep what a broken bundle
-/// allows instead of failing, and whether to read on a second thread.
+/// How to replay: whose reducer to match, admission limits, whether to keep
+/// what a broken bundle allows instead of failing, and whether to read on a
+/// second thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayOptions {
+    /// The reducer matched byte for byte (default: the newest release's).
+    pub profile: &'static Profile,
     pub limits: Limits,
     /// Lenient replay for crashed or live sessions: when an event cannot be
     /// read or reduced, return the trace reduced from every event before it.
@@ -69,7 +74,7 @@ pub struct ReplayOptions {
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { limits: Limits::default(), partial: false, read_ahead: true }
+        ReplayOptions { profile: Profile::newest(), limits: Limits::default(), partial: false, read_ahead: true }
     }
 }
 
@@ -96,10 +101,10 @@ pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Re
     replay_with(bundle, options)
 }
 
-/// Replays an opened bundle strictly.
+/// Replays an opened bundle strictly, as the newest release does.
 pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
-    let read_ahead = ReplayOptions::default().read_ahead;
-    crate::error::catch_panics(|| replay_prefix(bundle, None, read_ahead)).map_err(|err| err.with_bundle(bundle.root()))
+    let options = ReplayOptions::default();
+    crate::error::catch_panics(|| replay_prefix(bundle, None, &options)).map_err(|err| err.with_bundle(bundle.root()))
 }
 
 /// Replays an opened bundle with `options` (its limits are the bundle's
@@ -110,13 +115,13 @@ pub fn replay_with(bundle: TraceBundle, options: &ReplayOptions) -> Result<Repla
 }
 
 fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
-    match replay_prefix(&bundle, None, options.read_ahead) {
+    match replay_prefix(&bundle, None, options) {
         Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new(), bundle }),
         Err(error) if options.partial && error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
             let stop = error.location.line;
-            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)), options.read_ahead)?;
+            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)), options)?;
             Ok(Replay { trace, diagnostics: vec![error], bundle })
         }
         Err(error) => Err(error),
@@ -125,11 +130,12 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
 
 /// Replays every event on a line before `stop_before_line` (all when
 /// `None`); the end-of-replay step runs only for a complete replay.
-fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>, read_ahead: bool) -> Result<RolloutTrace> {
-    let events = bundle.events()?;
-    let reader = read_ahead::PayloadReader::new(bundle);
-    let mut reducer = Reducer::new(bundle);
-    read_ahead::with_ready_events(events, reader, stop_before_line, read_ahead, |events| {
+fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>, options: &ReplayOptions) -> Result<RolloutTrace> {
+    let rules = &options.profile.rules;
+    let events = bundle.events()?.with_event_types(rules.event_types);
+    let reader = read_ahead::PayloadReader::new(bundle, rules);
+    let mut reducer = Reducer::new(bundle, rules);
+    read_ahead::with_ready_events(events, reader, stop_before_line, options.read_ahead, |events| {
         for ready in events {
             let read_ahead::ReadyEvent { event: LocatedEvent { line, event }, payloads, .. } = match ready {
                 Ok(ready) => ready,
@@ -161,6 +167,8 @@ pub(crate) struct EventContext<'e> {
 /// The replay: the trace being built and the hidden reducer state.
 pub(crate) struct Reducer<'b> {
     bundle: &'b TraceBundle,
+    /// The profile's rules, read where each applies.
+    rules: &'static Rules,
     trace: RolloutTrace,
     /// Every conversation item's replay state; its length gives the next
     /// `conversation_item:<n>` ordinal.
@@ -190,9 +198,10 @@ pub(crate) struct Reducer<'b> {
 }
 
 impl<'b> Reducer<'b> {
-    fn new(bundle: &'b TraceBundle) -> Self {
+    fn new(bundle: &'b TraceBundle, rules: &'static Rules) -> Self {
         Reducer {
             bundle,
+            rules,
             trace: RolloutTrace::new(bundle.manifest()),
             items: items::Items::default(),
             next_terminal_operation_ordinal: 1,
@@ -397,6 +406,7 @@ impl<'b> Reducer<'b> {
         let mut trace = self.trace;
         debug_assert!(trace.conversation_items.is_empty());
         trace.conversation_items = self.items.into_conversation_items().collect();
+        self.rules.state_fields.leave_out_unwritten(&mut trace);
         trace
     }
 

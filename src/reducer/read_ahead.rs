@@ -24,6 +24,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use serde_json::Value;
 
 use super::request::{ReadRequest, RequestReader};
+use crate::compat::Rules;
 use crate::bundle::{EventReader, LocatedEvent, TraceBundle};
 use crate::error::Result;
 use crate::format::{RawPayloadRef, RawTraceEventPayload as E};
@@ -94,8 +95,8 @@ pub(crate) struct PayloadReader<'b> {
 }
 
 impl<'b> PayloadReader<'b> {
-    pub fn new(bundle: &'b TraceBundle) -> Self {
-        PayloadReader { bundle, requests: RequestReader::new(bundle), buffer: Vec::new() }
+    pub fn new(bundle: &'b TraceBundle, rules: &'static Rules) -> Self {
+        PayloadReader { bundle, requests: RequestReader::new(bundle, rules), buffer: Vec::new() }
     }
 
     /// Reads the payloads that `event`'s handler always reads, and parses

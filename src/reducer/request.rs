@@ -32,6 +32,7 @@ use serde_json::Value;
 use super::conversation::{normalize_items, normalize_listed_item, Candidate};
 use super::Reducer;
 use crate::bundle::{TraceBundle, PARSER_MAX_DEPTH};
+use crate::compat::Rules;
 use crate::error::{Error, Result};
 use crate::format::RawPayloadRef;
 use crate::limits::json_depth_exceeds;
@@ -89,6 +90,7 @@ pub(crate) struct RequestReader {
     /// The fast path leaves the nesting limit to serde_json, which is only
     /// right for a bundle limit at least as high as serde_json's.
     fast_path: bool,
+    rules: &'static Rules,
 }
 
 /// The reducer's half: per thread, the candidates of the last request's
@@ -144,7 +146,7 @@ enum Fast {
 
 impl RequestReader {
     /// Created on the replaying thread (tests choose the path there).
-    pub(crate) fn new(bundle: &TraceBundle) -> Self {
+    pub(crate) fn new(bundle: &TraceBundle, rules: &'static Rules) -> Self {
         #[cfg(test)]
         let fast_path = !VALUE_PATH_ONLY.get();
         #[cfg(not(test))]
@@ -153,6 +155,7 @@ impl RequestReader {
             by_thread: HashMap::new(),
             spare: Vec::new(),
             fast_path: fast_path && bundle.limits().max_json_depth >= PARSER_MAX_DEPTH,
+            rules,
         }
     }
 
@@ -171,7 +174,7 @@ impl RequestReader {
         let body = bundle.parse_payload(payload, &bytes)?;
         let size = bytes.len();
         self.spare = bytes;
-        Ok(ReadRequest { size, body: value_body(&body, &payload.raw_payload_id) })
+        Ok(ReadRequest { size, body: value_body(&body, &payload.raw_payload_id, self.rules) })
     }
 
     /// Frees the memo of a thread that ended: with many threads, memos
@@ -235,7 +238,7 @@ impl RequestReader {
             let item = match slot {
                 Slot::Known(None) => None,
                 Slot::Known(Some(at)) => Some(RequestItem::Known(at)),
-                Slot::New(value) => match normalize_listed_item(&value, pid) {
+                Slot::New(value) => match normalize_listed_item(&value, pid, self.rules) {
                     Ok(candidate) => candidate.map(RequestItem::New),
                     Err(error) => return Fast::Read(ReadRequest { size, body: Err(error) }),
                 },
@@ -265,14 +268,14 @@ impl RequestReader {
 }
 
 /// The `Value` path's reading of a parsed request.
-fn value_body(body: &Value, pid: &str) -> Result<RequestBody> {
+fn value_body(body: &Value, pid: &str, rules: &Rules) -> Result<RequestBody> {
     let input = body
         .get("input")
         .ok_or_else(|| Error::reduce(format!("inference request payload {pid} did not contain input")))?
         .as_array()
         .ok_or_else(|| Error::reduce(format!("inference request payload {pid} had non-array input")))?;
     Ok(RequestBody {
-        items: normalize_items(input, pid)?.into_iter().map(RequestItem::New).collect(),
+        items: normalize_items(input, pid, rules)?.into_iter().map(RequestItem::New).collect(),
         previous_response_id: body.get("previous_response_id").and_then(Value::as_str).map(str::to_string),
         memo: MemoChange::Drop,
     })

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{push_unique, EventContext, Reducer};
+use crate::compat::{ExecEnd as ExecEndRule, KeyOrder};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
 use crate::json;
@@ -44,14 +45,50 @@ struct RuntimeBegin {
     interaction_input: Option<String>,
 }
 
-/// The runtime's exec-end event (§4.4).
+/// The runtime's exec-end event (§4.4), as releases before 0.162 read it.
 #[derive(Deserialize)]
 struct ExecEnd {
     process_id: Option<String>,
     stdout: String,
     stderr: String,
     exit_code: i32,
-    formatted_output: String,
+    #[serde(deserialize_with = "required_string")]
+    formatted_output: Option<String>,
+}
+
+/// A string field that must be present (an `Option` only for the 0.162+
+/// reading, which has none).
+fn required_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
+}
+
+/// The exec-end event as 0.162+ reads it: only the aggregated output.
+#[derive(Deserialize)]
+struct AggregatedExecEnd {
+    process_id: Option<String>,
+    #[serde(default)]
+    aggregated_output: String,
+    exit_code: i32,
+}
+
+impl From<AggregatedExecEnd> for ExecEnd {
+    fn from(end: AggregatedExecEnd) -> Self {
+        ExecEnd {
+            process_id: end.process_id,
+            stdout: end.aggregated_output,
+            stderr: String::new(),
+            exit_code: end.exit_code,
+            formatted_output: None,
+        }
+    }
+}
+
+/// An exec-end payload read under the profile's rule.
+fn parse_exec_end(body: &Value, rule: ExecEndRule) -> std::result::Result<ExecEnd, serde_json::Error> {
+    match rule {
+        ExecEndRule::Streams => ExecEnd::deserialize(body),
+        ExecEndRule::Aggregated => AggregatedExecEnd::deserialize(body).map(ExecEnd::from),
+    }
 }
 
 /// What a dispatch returned to the model (§4.4).
@@ -73,7 +110,7 @@ struct CodeModeValue {
 
 /// *text-of(v)*: strings as they are, arrays by their `text` members,
 /// anything else as compact JSON; `None` for "nothing".
-fn text_of(value: Option<&Value>) -> Option<String> {
+fn text_of(value: Option<&Value>, order: KeyOrder) -> Option<String> {
     match value? {
         Value::Null => None,
         Value::String(text) => Some(text.clone()),
@@ -83,7 +120,7 @@ fn text_of(value: Option<&Value>) -> Option<String> {
             let joined = texts.join("\n");
             (!joined.is_empty()).then_some(joined)
         }
-        other => Some(json::to_compact_string(other)),
+        other => Some(json::to_compact_string_in(other, order)),
     }
 }
 
@@ -98,10 +135,11 @@ fn text_result(text: String) -> TerminalResult {
     }
 }
 
-fn dispatch_result(response: DispatchResponse) -> TerminalResult {
+fn dispatch_result(response: DispatchResponse, order: KeyOrder) -> TerminalResult {
+    let compact = |value: &Value| json::to_compact_string_in(value, order);
     match response {
         DispatchResponse::DirectResponse { response_item } => {
-            text_result(text_of(response_item.get("output")).unwrap_or_else(|| json::to_compact_string(&response_item)))
+            text_result(text_of(response_item.get("output"), order).unwrap_or_else(|| compact(&response_item)))
         }
         DispatchResponse::CodeModeResponse { value } => match CodeModeValue::deserialize(&value) {
             Ok(v) => TerminalResult {
@@ -112,7 +150,7 @@ fn dispatch_result(response: DispatchResponse) -> TerminalResult {
                 original_token_count: v.original_token_count,
                 chunk_id: v.chunk_id,
             },
-            Err(_) => text_result(text_of(Some(&value)).unwrap_or_else(|| json::to_compact_string(&value))),
+            Err(_) => text_result(text_of(Some(&value), order).unwrap_or_else(|| compact(&value))),
         },
         DispatchResponse::Error { error } => TerminalResult {
             exit_code: None,
@@ -130,7 +168,7 @@ fn exec_result(end: ExecEnd) -> (TerminalResult, Option<String>) {
         exit_code: Some(end.exit_code),
         stdout: end.stdout,
         stderr: end.stderr,
-        formatted_output: Some(end.formatted_output),
+        formatted_output: end.formatted_output,
         original_token_count: None,
         chunk_id: None,
     };
@@ -291,16 +329,17 @@ impl Reducer<'_> {
             None => None,
             Some((payload, body)) => {
                 let pid = &payload.raw_payload_id;
+                let rules = self.rules;
                 let parsed = match kind {
                     TerminalOperationKind::ExecCommand => {
-                        ExecEnd::deserialize(body).map(exec_result).map_err(|err| {
+                        parse_exec_end(body, rules.exec_end).map(exec_result).map_err(|err| {
                             Error::reduce(format!("parse exec terminal response {pid}: {err}")).with_payload(pid)
                         })?
                     }
-                    TerminalOperationKind::WriteStdin => match ExecEnd::deserialize(body) {
+                    TerminalOperationKind::WriteStdin => match parse_exec_end(body, rules.exec_end) {
                         Ok(end) => exec_result(end),
                         Err(protocol_error) => match DispatchResponse::deserialize(body) {
-                            Ok(response) => (dispatch_result(response), None),
+                            Ok(response) => (dispatch_result(response, rules.summary_keys), None),
                             Err(_) => {
                                 return Err(Error::reduce(format!(
                                     "parse write_stdin terminal response {pid} as protocol payload ({protocol_error}) or dispatch payload"
@@ -448,13 +487,16 @@ mod tests {
 
     #[test]
     fn dispatch_responses_project_to_terminal_results() {
-        let result = |text: &str| dispatch_result(DispatchResponse::deserialize(&value(text)).unwrap());
+        let result =
+            |text: &str| dispatch_result(DispatchResponse::deserialize(&value(text)).unwrap(), KeyOrder::Sorted);
         let r = result(
             r#"{"type":"direct_response","response_item":{"type":"function_call_output","call_id":"w1","output":[{"type":"input_text","text":"bye"},{"type":"input_text","text":"done"}]}}"#,
         );
         assert_eq!((r.stdout.as_str(), r.formatted_output.as_deref()), ("bye\ndone", Some("bye\ndone")));
         let r = result(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#);
         assert_eq!(r.stdout, r#"{"b":1,"output":[]}"#);
+        let direct = DispatchResponse::deserialize(&value(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#));
+        assert_eq!(dispatch_result(direct.unwrap(), KeyOrder::Source).stdout, r#"{"output":[],"b":1}"#);
         let r = result(
             r#"{"type":"code_mode_response","value":{"chunk_id":"k9","exit_code":2,"original_token_count":12,"output":"err\n","wall_time_seconds":0.3}}"#,
         );

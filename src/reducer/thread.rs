@@ -173,7 +173,7 @@ impl Reducer<'_> {
             ExecutionStatus::Failed => Some(ExecutionStatus::Failed),
             ExecutionStatus::Aborted => Some(ExecutionStatus::Aborted),
         };
-        if let Some(inference_status) = inference_status {
+        if let Some(inference_status) = inference_status.filter(|_| self.rules.turn_end_closes_inferences) {
             for call in self.trace.inference_calls.values_mut() {
                 if call.codex_turn_id == turn_id && call.execution.is_running() {
                     call.execution.end(cx.wall_time_unix_ms, cx.seq, inference_status);

@@ -138,7 +138,7 @@ impl Reducer<'_> {
             id.to_string(),
             ToolCall {
                 tool_call_id: id.to_string(),
-                mcp_call_id: None,
+                mcp_call_id: Some(None),
                 model_visible_call_id: start.model_visible_call_id.map(str::to_string),
                 code_mode_runtime_tool_id: start.code_mode_runtime_tool_id.map(str::to_string),
                 thread_id: thread.clone(),
@@ -201,7 +201,7 @@ impl Reducer<'_> {
         if tool.mcp_call_id.is_some() {
             return Err(Error::reduce(format!("duplicate MCP correlation for tool call {tool_call_id}")));
         }
-        tool.mcp_call_id = Some(mcp_call_id.to_string());
+        tool.mcp_call_id = Some(Some(mcp_call_id.to_string()));
         Ok(())
     }
 

@@ -59,3 +59,10 @@ pub fn conformance_cases() -> Option<Vec<Case>> {
     assert!(!cases.is_empty(), "no cases in {}", root.display());
     Some(cases)
 }
+
+/// Replays `bundle` under the seed crate's profile, the one the
+/// conformance cases were made with.
+pub fn replay_crate(bundle: &Path) -> rollout_trace::Result<rollout_trace::RolloutTrace> {
+    let options = rollout_trace::ReplayOptions { profile: rollout_trace::Profile::crate_tests(), ..Default::default() };
+    rollout_trace::replay_bundle_with(bundle, &options).map(|replay| replay.trace)
+}
