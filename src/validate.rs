@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::compat::Profile;
 use crate::bundle::{parse_within_depth, JsonFailure, TraceBundle};
 use crate::error::{Error, ErrorKind};
 use crate::format::{RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, PAYLOADS_DIR, SCHEMA_VERSION};
@@ -79,8 +80,9 @@ impl Validator {
     }
 }
 
-/// Validates the bundle at `path`; the report lists every problem found.
-pub fn validate(path: impl AsRef<Path>, limits: Limits) -> ValidationReport {
+/// Validates the bundle at `path` for the reducer of `profile`; the report
+/// lists every problem found.
+pub fn validate(path: impl AsRef<Path>, limits: Limits, profile: &'static Profile) -> ValidationReport {
     let root = path.as_ref().to_path_buf();
     let mut v = Validator { root: root.clone(), problems: Vec::new() };
     let bundle = match TraceBundle::open_unchecked_version(&root, limits) {
@@ -97,7 +99,7 @@ pub fn validate(path: impl AsRef<Path>, limits: Limits) -> ValidationReport {
     // The replay finds what only the reducer rules can: broken references
     // between events, malformed payload shapes.
     if v.errors_so_far() == 0 {
-        if let Err(error) = crate::reducer::replay(&bundle) {
+        if let Err(error) = crate::reducer::replay(&bundle, profile) {
             v.report(Severity::Error, error);
         }
     }

@@ -206,7 +206,7 @@ fn fifos_are_refused_without_waiting() {
     let error = within_seconds(20, move || replay_bundle(&root)).expect_err("a FIFO event log is refused");
     assert_eq!(error.kind, ErrorKind::Bundle, "{error}");
     let root = bundle.root.clone();
-    let report = within_seconds(20, move || rollout_trace::validate(&root, Limits::default()));
+    let report = within_seconds(20, move || rollout_trace::validate(&root, Limits::default(), rollout_trace::Profile::newest()));
     assert!(!report.is_valid(false));
 }
 
@@ -304,7 +304,7 @@ fn validation_reports_every_problem() {
     events.push("{not json".to_string());
     bundle.write("trace.jsonl", &TempBundle::lines(&events));
     std::fs::remove_file(bundle.root.join("payloads/2.json")).unwrap();
-    let report = rollout_trace::validate(&bundle.root, Limits::default());
+    let report = rollout_trace::validate(&bundle.root, Limits::default(), rollout_trace::Profile::newest());
     let warnings: Vec<String> = report.warnings().map(|p| p.error.to_string()).collect();
     let errors: Vec<String> = report.errors().map(|p| p.error.to_string()).collect();
     assert!(warnings.iter().any(|w| w.contains("seq 7 where 2 was expected")), "{warnings:?}");
@@ -314,7 +314,7 @@ fn validation_reports_every_problem() {
     assert!(!report.is_valid(false));
     assert!(report.problems.iter().all(|p| p.error.location.bundle.as_deref() == Some(bundle.root.as_path())));
     let clean = TempBundle::new("validate-clean");
-    let report = rollout_trace::validate(&clean.root, Limits::default());
+    let report = rollout_trace::validate(&clean.root, Limits::default(), rollout_trace::Profile::newest());
     assert!(report.is_valid(true), "{:?}", report.problems);
     assert_eq!(report.problems.iter().filter(|p| p.severity == Severity::Error).count(), 0);
 }
@@ -381,7 +381,7 @@ fn mutated_conformance_bundles_never_panic() {
                     Ok(Ok(_)) => {}
                 }
             }
-            let _ = std::panic::catch_unwind(|| rollout_trace::validate(&work, Limits::default()))
+            let _ = std::panic::catch_unwind(|| rollout_trace::validate(&work, Limits::default(), rollout_trace::Profile::newest()))
                 .unwrap_or_else(|_| panic!("validate panicked on a mutation of {}", case.display()));
             runs += 1;
         }

@@ -127,7 +127,7 @@ def test_print_tree_defaults_to_stdout(trace: RolloutTrace, capsys: pytest.Captu
 
 @pytest.mark.parametrize("bundle", [pytest.param(b, id=b.parent.name) for b in BUNDLES])
 def test_views_render_on_every_bundle(bundle: Path) -> None:
-    trace = rollout_trace.replay_bundle(bundle)
+    trace = rollout_trace.replay_bundle(bundle, compat="crate")
     text = tree_text(trace)
     assert text.count("thread ") >= len(trace.threads)
     for thread in trace.threads.values():

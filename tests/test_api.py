@@ -783,7 +783,7 @@ def test_payload_numbers_become_int_or_float(tmp_path: Path) -> None:
         "l": [True, False, {}],
         "a": 2,
     }
-    assert list(value) == sorted(value)  # keys come out sorted
+    assert list(value)[:3] == ["z", "big", "neg"]  # keys keep their order in the file
     (bundle / "payloads" / "2.json").write_text("{not json")
     with pytest.raises(PayloadError, match="parse payload raw_payload:2"):
         trace.raw_payloads["raw_payload:2"].load()

@@ -48,7 +48,7 @@ def good_bundle(tmp_path: Path) -> Path:
 def test_reduce_writes_the_reference_bytes_for_every_ok_case(tmp_path: Path) -> None:
     for case in ok_cases():
         out = tmp_path / f"{case.name}.json"
-        result = cli("reduce", str(case / "bundle"), "-o", str(out))
+        result = cli("reduce", str(case / "bundle"), "-o", str(out), "--compat", "crate")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == str(out)
         assert out.read_bytes() == (case / "expected.json").read_bytes(), case.name
@@ -77,7 +77,7 @@ def test_default_output_is_bundle_state_json(good_bundle: Path) -> None:
 def test_a_failed_bundle_never_stops_the_batch(tmp_path: Path) -> None:
     bundles = [case / "bundle" for case in ok_cases()[:5] + error_cases()[:2] + ok_cases()[5:8]]
     out = tmp_path / "out"
-    result = cli("reduce", *map(str, bundles), "-o", str(out), "-j", "2")
+    result = cli("reduce", *map(str, bundles), "-o", str(out), "-j", "2", "--compat", "crate")
     assert result.returncode == 1
     assert "8 of 10 bundles reduced, 2 failed" in result.stderr
     for bundle in bundles:
@@ -93,7 +93,7 @@ def test_a_failed_bundle_never_stops_the_batch(tmp_path: Path) -> None:
 
 @needs_shared
 def test_recursive_finds_every_bundle(tmp_path: Path) -> None:
-    result = cli("reduce", "--recursive", str(CASES), "-o", str(tmp_path), "-q")
+    result = cli("reduce", "--recursive", str(CASES), "-o", str(tmp_path), "-q", "--compat", "crate")
     assert result.returncode == 1  # the error cases fail
     assert f"{len(ok_cases())} of {len(ok_cases()) + len(error_cases())} bundles reduced" in result.stderr
     assert len(list(tmp_path.rglob("state.json"))) == len(ok_cases())

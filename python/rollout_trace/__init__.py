@@ -69,6 +69,8 @@ from rollout_trace._native import (
     Problem,
     ValidationReport,
     validate,
+    compat_profiles,
+    resolve_compat,
 )
 from rollout_trace.batch import iter_reduce, reduce_many
 from rollout_trace.tables import Table, Tables, tables_many
@@ -123,6 +125,8 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "validate",
+    "compat_profiles",
+    "resolve_compat",
     "iter_reduce",
     "reduce_many",
     "Table",

@@ -65,6 +65,8 @@ __all__ = [
     "reduce_batch",
     "find_bundles",
     "validate",
+    "compat_profiles",
+    "resolve_compat",
 ]
 
 __version__: str
@@ -176,9 +178,19 @@ class StateError(TraceError): ...
 # ---------------------------------------------------------------- functions
 
 def replay_bundle(
-    path: _PathLike, *, partial: bool = False, limits: Limits | None = None, read_ahead: bool = True
+    path: _PathLike,
+    *,
+    partial: bool = False,
+    limits: Limits | None = None,
+    read_ahead: bool = True,
+    compat: str | None = None,
 ) -> RolloutTrace:
     """Replays the bundle at ``path`` into its reduced graph.
+
+    ``compat`` names the reducer matched byte for byte: a Codex release
+    (``"codex-0.158.0"``), a family (``"codex-0.147"``) or ``"crate"`` (the
+    seed crate's own tests); the default is the newest release's. An
+    unknown name raises ``ValueError`` listing the choices.
 
     With ``partial=True`` a bundle from a crashed or live session (log ending
     mid-line, an event that cannot be read or reduced) gives the trace of
@@ -197,14 +209,21 @@ def reduce_batch(
     partial: bool = False,
     limits: Limits | None = None,
     keep_traces: bool = True,
+    compat: str | None = None,
 ) -> BatchRun:
     """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
 
 def find_bundles(root: _PathLike) -> list[Path]:
     """Every bundle directory (holding ``manifest.json``) at or below ``root``, sorted."""
 
-def validate(path: _PathLike, *, limits: Limits | None = None) -> ValidationReport:
+def validate(path: _PathLike, *, limits: Limits | None = None, compat: str | None = None) -> ValidationReport:
     """Checks a bundle and reports every problem found; writes nothing."""
+
+def compat_profiles() -> list[tuple[str, list[str]]]:
+    """Every compatibility profile as ``(name, releases)``, oldest family first, ``crate`` last."""
+
+def resolve_compat(name: str | None = None) -> str:
+    """The profile a name stands for (``"codex-0.158.0"`` -> ``"codex-0.147"``); ``None``: the default."""
 
 @final
 class Limits:
@@ -312,7 +331,7 @@ class TraceBundle:
     def manifest_dict(self) -> dict[str, Any]: ...
     def events(self) -> RawEventIterator:
         """The raw events of ``trace.jsonl`` in file order, read lazily."""
-    def reduce(self, *, partial: bool = False) -> RolloutTrace: ...
+    def reduce(self, *, partial: bool = False, compat: str | None = None) -> RolloutTrace: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -942,7 +961,7 @@ class TokenUsage:
     @property
     def cached_input_tokens(self) -> int: ...
     @property
-    def cache_write_input_tokens(self) -> int: ...
+    def cache_write_input_tokens(self) -> int | None: ...
     @property
     def output_tokens(self) -> int: ...
     @property

@@ -19,9 +19,9 @@ Result = Union[RolloutTrace, TraceError]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _start(paths: list[Path], workers: int | None, partial: bool, limits: Limits | None):  # type: ignore[no-untyped-def]
+def _start(paths: list[Path], workers: int | None, partial: bool, limits: Limits | None, compat: str | None):  # type: ignore[no-untyped-def]
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
-    return reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True)
+    return reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat)
 
 
 def iter_reduce(
@@ -30,14 +30,16 @@ def iter_reduce(
     *,
     partial: bool = False,
     limits: Limits | None = None,
+    compat: str | None = None,
 ) -> Iterator[tuple[Path, Result]]:
     """Yields ``(path, result)`` as each bundle finishes (completion order).
 
     ``result`` is the ``RolloutTrace`` or the ``TraceError`` raised for that
-    bundle. ``workers`` defaults to one per core.
+    bundle. ``workers`` defaults to one per core; ``compat`` names the
+    reducer to match (see ``replay_bundle``).
     """
     bundles = [Path(p) for p in paths]
-    for index, result, _partial in _start(bundles, workers, partial, limits):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat):
         assert result is not None
         yield bundles[index], result
 
@@ -49,6 +51,7 @@ def reduce_many(
     *,
     partial: bool = False,
     limits: Limits | None = None,
+    compat: str | None = None,
 ) -> list[Result]:
     """Reduces every bundle in parallel; results come back in input order,
     each a ``RolloutTrace`` or the ``TraceError`` it raised.
@@ -58,7 +61,7 @@ def reduce_many(
     bundles = [Path(p) for p in paths]
     results: list[Result | None] = [None] * len(bundles)
     bar = Progress(len(bundles), sys.stderr, enabled=progress and sys.stderr.isatty())
-    for index, result, _partial in _start(bundles, workers, partial, limits):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat):
         assert result is not None
         results[index] = result
         bar.advance(isinstance(result, TraceError))

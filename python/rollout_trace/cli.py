@@ -40,7 +40,17 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(**given)
 
 
-def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+def _compat_name(name: str) -> str:
+    try:
+        return _native.resolve_compat(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_replay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compat", type=_compat_name, default=None, metavar="NAME",
+                        help="match the reducer of this Codex release or family (codex-0.158.0, codex-0.147, "
+                        "crate; default: the newest release's)")
     group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
     group.add_argument("--max-record-bytes", type=int, metavar="N", help="largest event line or payload file")
     group.add_argument("--max-bundle-bytes", type=int, metavar="N", help="largest total read from one bundle")
@@ -89,7 +99,8 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
     failures: list[tuple[Path, TraceError]] = []
     partial: list[Path] = []
-    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False)
+    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False,
+                               compat=args.compat)
     for index, result, was_partial in run:
         progress.advance(isinstance(result, TraceError))
         if isinstance(result, TraceError):
@@ -111,7 +122,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     try:
-        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args))
+        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args), compat=args.compat)
     except TraceError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -130,7 +141,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     all_valid = True
     reports = []
     for bundle in bundles:
-        report = _native.validate(str(bundle), limits=_limits(args))
+        report = _native.validate(str(bundle), limits=_limits(args), compat=args.compat)
         valid = report.is_valid(strict=args.strict)
         all_valid &= valid
         if args.json:
@@ -159,7 +170,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
     built: dict[int, Tables] = {}
     failures: list[tuple[Path, TraceError]] = []
-    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=True)
+    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=True,
+                               compat=args.compat)
     for index, result, _was_partial in run:
         progress.advance(isinstance(result, TraceError))
         if isinstance(result, TraceError):
@@ -201,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     reduce.add_argument("--partial", action="store_true",
                         help="keep what a crashed or live session's bundle allows instead of failing")
     reduce.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_limit_options(reduce)
+    _add_replay_options(reduce)
     reduce.set_defaults(run=cmd_reduce)
 
     summary = commands.add_parser("summary", help="what happened in one rollout",
@@ -211,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="machine-readable output")
     summary.add_argument("--width", type=int, help="line width (default: the terminal's, at most 120)")
     summary.add_argument("--partial", action="store_true", help="summarize what a broken bundle allows")
-    _add_limit_options(summary)
+    _add_replay_options(summary)
     summary.set_defaults(run=cmd_summary)
 
     validate = commands.add_parser("validate", help="check bundles without writing anything",
@@ -222,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-r", "--recursive", action="append", metavar="DIR", help="validate every bundle below DIR")
     validate.add_argument("--strict", action="store_true", help="warnings make a bundle invalid too")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_limit_options(validate)
+    _add_replay_options(validate)
     validate.set_defaults(run=cmd_validate)
 
     export = commands.add_parser(
@@ -238,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
     export.add_argument("--partial", action="store_true", help="keep what broken bundles allow instead of failing them")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_limit_options(export)
+    _add_replay_options(export)
     export.set_defaults(run=cmd_export)
     return parser
 

@@ -613,6 +613,7 @@ def tables_many(
     partial: bool = False,
     limits: Limits | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    compat: str | None = None,
 ) -> Tables:
     """Reduces every bundle (in parallel, ``workers`` threads, default one
     per core) and concatenates their tables in the order of ``paths``.
@@ -624,7 +625,8 @@ def tables_many(
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     built: dict[int, Tables] = {}
-    for index, result, _partial in reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True):
+    batch = reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat)
+    for index, result, _partial in batch:
         if isinstance(result, TraceError):
             if on_error == "raise":
                 raise result

@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::errors::{py_err, to_py_err};
 use super::trace::PyRolloutTrace;
 use crate::batch::{BatchRun, Job};
+use crate::compat::Profile;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::reducer::ReplayOptions;
@@ -91,6 +92,19 @@ pub fn limits_or_default(limits: Option<&PyLimits>) -> Limits {
     limits.map_or(Limits::DEFAULT, |l| l.limits)
 }
 
+/// The replay options of a Python call, converted in one place. `compat`
+/// names a profile (default: the newest release's); an unknown name raises
+/// `ValueError` listing the choices.
+pub fn replay_options(
+    py: Python<'_>,
+    compat: Option<&str>,
+    limits: Option<&PyLimits>,
+    partial: bool,
+) -> PyResult<ReplayOptions> {
+    let profile = Profile::by_optional_name(compat).map_err(py_err(py))?;
+    Ok(ReplayOptions { profile, limits: limits_or_default(limits), partial, ..ReplayOptions::default() })
+}
+
 /// A reduction batch running on Rust worker threads; iterating yields
 /// `(index, result, partial)` as bundles finish, where `result` is a
 /// `RolloutTrace`, `None` (when traces are not kept), or the `TraceError`.
@@ -127,7 +141,7 @@ impl PyBatchRun {
 
 /// Starts reducing `jobs` (pairs of bundle path and optional output path).
 #[pyfunction]
-#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true))]
+#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None))]
 fn reduce_batch(
     py: Python<'_>,
     jobs: Vec<(PathBuf, Option<PathBuf>)>,
@@ -135,9 +149,10 @@ fn reduce_batch(
     partial: bool,
     limits: Option<PyLimits>,
     keep_traces: bool,
+    compat: Option<&str>,
 ) -> PyResult<PyBatchRun> {
     let jobs = jobs.into_iter().map(|(bundle, output)| Job { bundle, output }).collect();
-    let options = ReplayOptions { limits: limits_or_default(limits.as_ref()), partial, ..ReplayOptions::default() };
+    let options = replay_options(py, compat, limits.as_ref(), partial)?;
     let run = BatchRun::start(jobs, options, workers, keep_traces).map_err(py_err(py))?;
     Ok(PyBatchRun { run: Arc::new(Mutex::new(run)) })
 }
@@ -315,11 +330,26 @@ impl PyValidationReport {
 
 /// Checks a bundle and reports every problem found (nothing is written).
 #[pyfunction]
-#[pyo3(signature = (path, *, limits=None))]
-fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>) -> PyValidationReport {
-    let limits = limits_or_default(limits.as_ref());
-    let report = py.detach(|| crate::validate::validate(&path, limits));
-    PyValidationReport { report }
+#[pyo3(signature = (path, *, limits=None, compat=None))]
+fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>, compat: Option<&str>) -> PyResult<PyValidationReport> {
+    let options = replay_options(py, compat, limits.as_ref(), false)?;
+    let report = py.detach(|| crate::validate::validate(&path, options.limits, options.profile));
+    Ok(PyValidationReport { report })
+}
+
+/// The compatibility profiles: `(name, releases)` pairs, oldest family
+/// first, `crate` last.
+#[pyfunction]
+fn compat_profiles() -> Vec<(&'static str, Vec<&'static str>)> {
+    crate::compat::PROFILES.iter().map(|p| (p.name, p.releases.to_vec())).collect()
+}
+
+/// The profile a name stands for (`codex-0.158.0` → `codex-0.147`; `None`:
+/// the default, the newest release's).
+#[pyfunction]
+#[pyo3(signature = (name=None))]
+fn resolve_compat(py: Python<'_>, name: Option<&str>) -> PyResult<&'static str> {
+    Ok(Profile::by_optional_name(name).map_err(py_err(py))?.name)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -330,5 +360,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reduce_batch, m)?)?;
     m.add_function(wrap_pyfunction!(find_bundles, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(compat_profiles, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_compat, m)?)?;
     Ok(())
 }

@@ -545,7 +545,7 @@ entity! {
 
     #[getter]
     fn response_id(&self) -> Option<&str> {
-        self.get().response_id.as_deref()
+        self.get().response_id.as_ref().and_then(|id| id.as_deref())
     }
 
     #[getter]
@@ -963,7 +963,7 @@ entity! {
 
     #[getter]
     fn mcp_call_id(&self) -> Option<&str> {
-        self.get().mcp_call_id.as_deref()
+        self.get().mcp_call_id.as_ref().and_then(|id| id.as_deref())
     }
 
     #[getter]

@@ -447,18 +447,24 @@ fn unpickle_error((kind, message, bundle, file, line, seq, raw_payload_id): Pick
 /// With `partial=True`, a bundle whose log ends mid-line or holds an event
 /// that cannot be read or reduced gives the trace of every event before it,
 /// with `is_partial` set and the dropped event in `diagnostics`.
-/// `read_ahead=False` reads payloads on the calling thread only.
+/// `read_ahead=False` reads payloads on the calling thread only. `compat`
+/// names the Codex release (or family) whose reducer to match, e.g.
+/// `"codex-0.147.0"`; the default is the newest release's, `"crate"` the
+/// seed crate's.
 #[pyfunction]
-#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true))]
+#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true, compat=None))]
 pub fn replay_bundle(
     py: Python<'_>,
     path: PathBuf,
     partial: bool,
     limits: Option<super::batch::PyLimits>,
     read_ahead: bool,
+    compat: Option<&str>,
 ) -> PyResult<PyRolloutTrace> {
-    let options =
-        crate::reducer::ReplayOptions { limits: super::batch::limits_or_default(limits.as_ref()), partial, read_ahead };
+    let options = crate::reducer::ReplayOptions {
+        read_ahead,
+        ..super::batch::replay_options(py, compat, limits.as_ref(), partial)?
+    };
     let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
     Ok(PyRolloutTrace::from_replay(replay))
 }

@@ -148,7 +148,8 @@ value_class! {
     }
 
     #[getter]
-    fn cache_write_input_tokens(&self) -> i64 {
+    /// `None` under profiles of releases before 0.147, which do not count it.
+    fn cache_write_input_tokens(&self) -> Option<i64> {
         self.value.cache_write_input_tokens
     }
 
@@ -168,7 +169,7 @@ value_class! {
             "TokenUsage(input_tokens={}, cached_input_tokens={}, cache_write_input_tokens={}, output_tokens={}, reasoning_output_tokens={})",
             usage.input_tokens,
             usage.cached_input_tokens,
-            usage.cache_write_input_tokens,
+            usage.cache_write_input_tokens.map_or("None".to_string(), |n| n.to_string()),
             usage.output_tokens,
             usage.reasoning_output_tokens
         )

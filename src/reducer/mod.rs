@@ -101,9 +101,9 @@ pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Re
     replay_with(bundle, options)
 }
 
-/// Replays an opened bundle strictly, as the newest release does.
-pub fn replay(bundle: &TraceBundle) -> Result<RolloutTrace> {
-    let options = ReplayOptions::default();
+/// Replays an opened bundle strictly, as the reducer of `profile` does.
+pub fn replay(bundle: &TraceBundle, profile: &'static Profile) -> Result<RolloutTrace> {
+    let options = ReplayOptions { profile, ..ReplayOptions::default() };
     crate::error::catch_panics(|| replay_prefix(bundle, None, &options)).map_err(|err| err.with_bundle(bundle.root()))
 }
 
