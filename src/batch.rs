@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::reducer::{replay_bundle_with, Replay, ReplayOptions};
+use crate::reducer::{replay_bundle_with, Diagnostic, Replay, ReplayOptions};
 
 /// One bundle to reduce, and where to write its `state.json` if anywhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +22,10 @@ pub struct Job {
 /// What one successful job produced.
 #[derive(Debug)]
 pub struct JobOutcome {
-    /// The replay dropped events (partial mode only).
-    pub partial: bool,
+    /// What a partial or lenient replay left out.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Lines of the event log read as events.
+    pub events: u64,
     /// The replay itself, when the caller asked to keep traces.
     pub replay: Option<Replay>,
 }
@@ -108,10 +110,11 @@ impl BatchRun {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
                 // `replay_with` already turns a panic into an error.
                 let (result, spent) = match run_job(&job, &options, spare) {
-                    Ok(replay) if keep_traces => {
-                        (Ok(JobOutcome { partial: replay.is_partial(), replay: Some(replay) }), None)
+                    Ok(replay) => {
+                        let (diagnostics, events) = (replay.diagnostics.clone(), replay.events);
+                        let (kept, spent) = if keep_traces { (Some(replay), None) } else { (None, Some(replay)) };
+                        (Ok(JobOutcome { diagnostics, events, replay: kept }), spent)
                     }
-                    Ok(replay) => (Ok(JobOutcome { partial: replay.is_partial(), replay: None }), Some(replay)),
                     Err(error) => (Err(error), None),
                 };
                 // The receiver may be gone if the caller stopped listening.

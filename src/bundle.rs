@@ -135,6 +135,7 @@ impl TraceBundle {
             buf: Vec::new(),
             done: false,
             event_types: crate::compat::EVENTS_ALL,
+            keep_going: false,
         })
     }
 
@@ -417,9 +418,19 @@ pub struct EventReader {
     done: bool,
     /// The event types accepted: an older release's parser knows fewer.
     event_types: &'static [&'static str],
+    /// After a line that cannot be read as an event, go on with the next
+    /// one (lenient replay) instead of stopping.
+    keep_going: bool,
 }
 
 impl EventReader {
+    /// Yields the error of a line that cannot be read as an event and goes
+    /// on with the next line; errors of the file itself still stop it.
+    pub fn keep_going(mut self) -> Self {
+        self.keep_going = true;
+        self
+    }
+
     /// Accepts only `event_types` (a profile's), failing on any other type
     /// with the message that release's parser gives.
     pub fn with_event_types(mut self, event_types: &'static [&'static str]) -> Self {
@@ -434,6 +445,23 @@ impl EventReader {
     fn fail(&mut self, error: Error) -> Option<Result<LocatedEvent>> {
         self.done = true;
         Some(Err(error))
+    }
+
+    /// A line that is not an event; reading goes on after it if asked to.
+    fn bad_line(&mut self, error: Error) -> Option<Result<LocatedEvent>> {
+        self.done = !self.keep_going;
+        Some(Err(error))
+    }
+
+    /// Reads past the rest of an overlong line, in bounded pieces.
+    fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
+        while !self.buf.ends_with(b"\n") {
+            self.buf.clear();
+            if (&mut self.reader).take(64 * 1024).read_until(b'\n', &mut self.buf)? == 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -460,7 +488,13 @@ impl Iterator for EventReader {
                 let error = self
                     .error(format!("trace event line {} is longer than the record limit of {limit} bytes", self.line))
                     .with_kind(ErrorKind::Limit);
-                return self.fail(error);
+                if self.keep_going {
+                    if let Err(err) = self.skip_rest_of_line() {
+                        let error = self.error(format!("read trace event line {}: {err}", self.line));
+                        return self.fail(error);
+                    }
+                }
+                return self.bad_line(error);
             }
             let mut bytes = self.buf.as_slice();
             if let Some(rest) = bytes.strip_suffix(b"\n") {
@@ -469,10 +503,8 @@ impl Iterator for EventReader {
             let text = match std::str::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    self.done = true;
-                    return Some(Err(
-                        self.error(format!("read trace event line {}: stream did not contain valid UTF-8", self.line))
-                    ));
+                    let error = self.error(format!("read trace event line {}: stream did not contain valid UTF-8", self.line));
+                    return self.bad_line(error);
                 }
             };
             if text.trim().is_empty() {
@@ -498,7 +530,7 @@ impl Iterator for EventReader {
                     .with_kind(ErrorKind::Limit),
                 Err(JsonFailure::Syntax(err)) => self.error(format!("parse trace event line {}: {err}", self.line)),
             };
-            return self.fail(error);
+            return self.bad_line(error);
         }
         None
     }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::compat::Profile;
+use crate::reducer::ReplayOptions;
 use crate::bundle::{parse_within_depth, JsonFailure, TraceBundle};
 use crate::error::{Error, ErrorKind};
 use crate::format::{RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, PAYLOADS_DIR, SCHEMA_VERSION};
@@ -97,10 +98,13 @@ pub fn validate(path: impl AsRef<Path>, limits: Limits, profile: &'static Profil
     let payloads = refs.len() as u64;
     check_payloads(&mut v, &bundle, &refs);
     // The replay finds what only the reducer rules can: broken references
-    // between events, malformed payload shapes.
+    // between events, malformed payload shapes. Lenient, it finds every
+    // event that cannot be reduced, not just the first.
     if v.errors_so_far() == 0 {
-        if let Err(error) = crate::reducer::replay(&bundle, profile) {
-            v.report(Severity::Error, error);
+        let options = ReplayOptions { profile, limits, lenient: true, ..ReplayOptions::default() };
+        match crate::reducer::replay_with(bundle, &options) {
+            Ok(replay) => replay.diagnostics.into_iter().for_each(|d| v.report(Severity::Error, d.error)),
+            Err(error) => v.report(Severity::Error, error),
         }
     }
     ValidationReport { bundle: root, problems: v.problems, events, payloads }

@@ -165,6 +165,11 @@ class TraceError(Exception):
     line: int | None
     seq: int | None
     raw_payload_id: str | None
+    #: For a diagnostic of a lenient replay: the skipped event's type (None
+    #: when its line could not be read) and the line of the skipped event
+    #: it depended on.
+    event_type: str | None
+    depends_on: int | None
 
 class BundleError(TraceError): ...
 class EventError(TraceError): ...
@@ -184,6 +189,7 @@ def replay_bundle(
     limits: Limits | None = None,
     read_ahead: bool = True,
     compat: str | None = None,
+    lenient: bool = False,
 ) -> RolloutTrace:
     """Replays the bundle at ``path`` into its reduced graph.
 
@@ -191,6 +197,11 @@ def replay_bundle(
     (``"codex-0.158.0"``), a family (``"codex-0.147"``) or ``"crate"`` (the
     seed crate's own tests); the default is the newest release's. An
     unknown name raises ``ValueError`` listing the choices.
+
+    With ``lenient=True`` every event that cannot be read or reduced is left
+    out, with the events that fail for want of it, and the others reduced:
+    the result equals the strict replay of the bundle without the events
+    listed in ``diagnostics``.
 
     With ``partial=True`` a bundle from a crashed or live session (log ending
     mid-line, an event that cannot be read or reduced) gives the trace of
@@ -210,6 +221,7 @@ def reduce_batch(
     limits: Limits | None = None,
     keep_traces: bool = True,
     compat: str | None = None,
+    lenient: bool = False,
 ) -> BatchRun:
     """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
 
@@ -254,11 +266,15 @@ class Limits:
 
 @final
 class BatchRun:
-    """Yields ``(index, result, partial)`` as bundles finish; ``result`` is a
-    ``RolloutTrace``, ``None`` (traces not kept) or the ``TraceError``."""
+    """Yields ``(index, result, skipped)`` as bundles finish; ``result`` is a
+    ``RolloutTrace``, ``None`` (traces not kept) or the ``TraceError``;
+    ``skipped`` is ``None`` when every event was applied, else ``(events
+    read, diagnostics)``."""
 
     def __iter__(self) -> BatchRun: ...
-    def __next__(self) -> tuple[int, RolloutTrace | TraceError | None, bool]: ...
+    def __next__(
+        self,
+    ) -> tuple[int, RolloutTrace | TraceError | None, tuple[int, tuple[TraceError, ...]] | None]: ...
     def __len__(self) -> int: ...
 
 @final
@@ -331,7 +347,7 @@ class TraceBundle:
     def manifest_dict(self) -> dict[str, Any]: ...
     def events(self) -> RawEventIterator:
         """The raw events of ``trace.jsonl`` in file order, read lazily."""
-    def reduce(self, *, partial: bool = False, compat: str | None = None) -> RolloutTrace: ...
+    def reduce(self, *, partial: bool = False, compat: str | None = None, lenient: bool = False) -> RolloutTrace: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -418,9 +434,13 @@ class RolloutTrace:
     def to_json(self) -> str: ...
     @property
     def diagnostics(self) -> tuple[TraceError, ...]:
-        """What a partial replay dropped (each error has ``kind``, ``file``, ``line``, ``seq``, ``message``)."""
+        """What a partial or lenient replay left out, in line order (each error has ``kind``,
+        ``message``, ``file``, ``line``, ``seq``, ``raw_payload_id``, ``event_type``, ``depends_on``)."""
     @property
     def is_partial(self) -> bool: ...
+    @property
+    def events_read(self) -> int | None:
+        """Lines of trace.jsonl read as events (applied or left out); None for a loaded state."""
     def summary(self) -> dict[str, Any]:
         """Status, duration, threads, turns, models and tokens, tools, terminal commands, compactions, edges."""
     def summary_text(self, width: int = 80) -> str: ...

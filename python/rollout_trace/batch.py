@@ -19,9 +19,13 @@ Result = Union[RolloutTrace, TraceError]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _start(paths: list[Path], workers: int | None, partial: bool, limits: Limits | None, compat: str | None):  # type: ignore[no-untyped-def]
+def _start(  # type: ignore[no-untyped-def]
+    paths: list[Path], workers: int | None, partial: bool, limits: Limits | None, compat: str | None, lenient: bool
+):
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
-    return reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat)
+    return reduce_batch(
+        jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat, lenient=lenient
+    )
 
 
 def iter_reduce(
@@ -31,15 +35,17 @@ def iter_reduce(
     partial: bool = False,
     limits: Limits | None = None,
     compat: str | None = None,
+    lenient: bool = False,
 ) -> Iterator[tuple[Path, Result]]:
     """Yields ``(path, result)`` as each bundle finishes (completion order).
 
     ``result`` is the ``RolloutTrace`` or the ``TraceError`` raised for that
     bundle. ``workers`` defaults to one per core; ``compat`` names the
-    reducer to match (see ``replay_bundle``).
+    reducer to match and ``lenient`` skips what cannot be reduced (see
+    ``replay_bundle``).
     """
     bundles = [Path(p) for p in paths]
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient):
         assert result is not None
         yield bundles[index], result
 
@@ -52,6 +58,7 @@ def reduce_many(
     partial: bool = False,
     limits: Limits | None = None,
     compat: str | None = None,
+    lenient: bool = False,
 ) -> list[Result]:
     """Reduces every bundle in parallel; results come back in input order,
     each a ``RolloutTrace`` or the ``TraceError`` it raised.
@@ -61,7 +68,7 @@ def reduce_many(
     bundles = [Path(p) for p in paths]
     results: list[Result | None] = [None] * len(bundles)
     bar = Progress(len(bundles), sys.stderr, enabled=progress and sys.stderr.isatty())
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient):
         assert result is not None
         results[index] = result
         bar.advance(isinstance(result, TraceError))

@@ -11,10 +11,12 @@ Exit codes (all commands):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,10 +49,16 @@ def _compat_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _add_replay_options(parser: argparse.ArgumentParser) -> None:
+def _add_replay_options(parser: argparse.ArgumentParser, lenient: bool = True) -> None:
     parser.add_argument("--compat", type=_compat_name, default=None, metavar="NAME",
                         help="match the reducer of this Codex release or family (codex-0.158.0, codex-0.147, "
                         "crate; default: the newest release's)")
+    if lenient:
+        parser.add_argument("--lenient", action="store_true",
+                            help="skip events that cannot be read or reduced (and those that depend on them) and "
+                            "reduce the rest: the result is the strict replay without the skipped events")
+        parser.add_argument("--diagnostics", metavar="FILE",
+                            help="write the skipped events as a JSON array to FILE (with --lenient or --partial)")
     group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
     group.add_argument("--max-record-bytes", type=int, metavar="N", help="largest event line or payload file")
     group.add_argument("--max-bundle-bytes", type=int, metavar="N", help="largest total read from one bundle")
@@ -100,19 +108,19 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     failures: list[tuple[Path, TraceError]] = []
     partial: list[Path] = []
     run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False,
-                               compat=args.compat)
-    for index, result, was_partial in run:
+                               compat=args.compat, lenient=args.lenient)
+    skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]] = []
+    for index, result, report in run:
         progress.advance(isinstance(result, TraceError))
         if isinstance(result, TraceError):
             failures.append((bundles[index], result))
             continue
-        if was_partial:
-            partial.append(bundles[index])
+        if report:
+            skipped.append((bundles[index], report))
         if len(jobs) == 1 or not progress.enabled:
             print(outputs[index])
     progress.close()
-    for bundle in partial:
-        print(f"warning: {bundle}: partial replay (see `rollout-trace validate {bundle}`)", file=sys.stderr)
+    _report_skipped(args, sorted(skipped, key=lambda entry: bundles.index(entry[0])))
     for bundle, error in failures:
         print(f"error: {error}", file=sys.stderr)
     if len(jobs) > 1:
@@ -122,7 +130,8 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     try:
-        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args), compat=args.compat)
+        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args), compat=args.compat,
+                                      lenient=args.lenient)
     except TraceError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -131,8 +140,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     else:
         width = args.width or shutil.get_terminal_size((80, 20)).columns
         sys.stdout.write(trace.summary_text(width=min(width, 120)))
-        for diagnostic in trace.diagnostics:
-            print(f"partial replay: {diagnostic}")
+    if trace.diagnostics:
+        _report_skipped(args, [(Path(args.bundle), (trace.events_read or 0, trace.diagnostics))])
     return EXIT_OK
 
 
@@ -171,8 +180,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     built: dict[int, Tables] = {}
     failures: list[tuple[Path, TraceError]] = []
     run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=True,
-                               compat=args.compat)
-    for index, result, _was_partial in run:
+                               compat=args.compat, lenient=args.lenient)
+    skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]] = []
+    for index, result, report in run:
+        if report:
+            skipped.append((bundles[index], report))
         progress.advance(isinstance(result, TraceError))
         if isinstance(result, TraceError):
             failures.append((bundles[index], result))
@@ -182,10 +194,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     tables = Tables.concat(built[index] for index in sorted(built))
     for path in tables.write_parquet(args.parquet):
         print(path)
+    _report_skipped(args, sorted(skipped, key=lambda entry: bundles.index(entry[0])))
     for _bundle, error in failures:
         print(f"error: {error}", file=sys.stderr)
     print(f"{len(built)} of {len(jobs)} bundles exported, {len(failures)} failed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def diagnostic_record(bundle: Path, error: TraceError) -> dict[str, object]:
+    """One skipped event as ``--diagnostics FILE`` lists it."""
+    return {
+        "bundle": str(bundle),
+        "line": error.line,
+        "seq": error.seq,
+        "event_type": getattr(error, "event_type", None),
+        "kind": error.kind,
+        "message": error.message,
+        "depends_on": getattr(error, "depends_on", None),
+        "file": error.file,
+        "raw_payload_id": error.raw_payload_id,
+    }
+
+
+def _report_skipped(args: argparse.Namespace, skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]]) -> None:
+    """What partial and lenient replays left out: one line per bundle on
+    stderr, and every skipped event in ``--diagnostics FILE``."""
+    target = getattr(args, "diagnostics", None)
+    for bundle, (events, diagnostics) in skipped:
+        where = f"see {target}" if target else "see --diagnostics FILE"
+        mode = "partial replay" if args.partial else "lenient replay"
+        print(f"warning: {bundle}: {mode}: kept {events - len(diagnostics)} of {events} events; "
+              f"skipped {len(diagnostics)}, {where}", file=sys.stderr)
+    if target:
+        records = [diagnostic_record(bundle, error) for bundle, (_events, diagnostics) in skipped for error in diagnostics]
+        _write_atomic(Path(target), json.dumps(records, indent=2) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path``, then renames it."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-r", "--recursive", action="append", metavar="DIR", help="validate every bundle below DIR")
     validate.add_argument("--strict", action="store_true", help="warnings make a bundle invalid too")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_replay_options(validate)
+    _add_replay_options(validate, lenient=False)
     validate.set_defaults(run=cmd_validate)
 
     export = commands.add_parser(
@@ -258,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "partial", False) and getattr(args, "lenient", False):
+        parser.error("--partial and --lenient exclude each other")
     try:
         return int(args.run(args))
     except UsageError as error:

@@ -614,6 +614,7 @@ def tables_many(
     limits: Limits | None = None,
     on_error: Literal["raise", "skip"] = "raise",
     compat: str | None = None,
+    lenient: bool = False,
 ) -> Tables:
     """Reduces every bundle (in parallel, ``workers`` threads, default one
     per core) and concatenates their tables in the order of ``paths``.
@@ -625,7 +626,9 @@ def tables_many(
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     built: dict[int, Tables] = {}
-    batch = reduce_batch(jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat)
+    batch = reduce_batch(
+        jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat, lenient=lenient
+    )
     for index, result, _partial in batch:
         if isinstance(result, TraceError):
             if on_error == "raise":

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::errors::{py_err, to_py_err};
+use super::errors::{diagnostic_to_py, py_err, to_py_err};
 use super::trace::PyRolloutTrace;
 use crate::batch::{BatchRun, Job};
 use crate::compat::Profile;
@@ -100,9 +100,13 @@ pub fn replay_options(
     compat: Option<&str>,
     limits: Option<&PyLimits>,
     partial: bool,
+    lenient: bool,
 ) -> PyResult<ReplayOptions> {
+    if partial && lenient {
+        return Err(pyo3::exceptions::PyValueError::new_err("partial and lenient exclude each other"));
+    }
     let profile = Profile::by_optional_name(compat).map_err(py_err(py))?;
-    Ok(ReplayOptions { profile, limits: limits_or_default(limits), partial, ..ReplayOptions::default() })
+    Ok(ReplayOptions { profile, limits: limits_or_default(limits), partial, lenient, ..ReplayOptions::default() })
 }
 
 /// A reduction batch running on Rust worker threads; iterating yields
@@ -119,19 +123,28 @@ impl PyBatchRun {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(usize, Py<PyAny>, bool)>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(usize, Py<PyAny>, Py<PyAny>)>> {
         let run = self.run.clone();
         // Waiting for the next bundle must not hold the GIL.
         let next = py.detach(move || run.lock().unwrap_or_else(|p| p.into_inner()).next());
         let Some((index, result)) = next else { return Ok(None) };
-        let (object, partial) = match result {
-            Ok(outcome) => match outcome.replay {
-                Some(replay) => (Py::new(py, PyRolloutTrace::from_replay(replay))?.into_any(), outcome.partial),
-                None => (py.None(), outcome.partial),
-            },
-            Err(error) => (to_py_err(py, error).into_value(py).into_any(), false),
+        let (object, report) = match result {
+            Ok(outcome) => {
+                // `None` when the whole bundle replayed, else what was left out.
+                let report = if outcome.diagnostics.is_empty() {
+                    py.None()
+                } else {
+                    let diagnostics = outcome.diagnostics.iter().map(|d| diagnostic_to_py(py, d).into_value(py));
+                    (outcome.events, PyTuple::new(py, diagnostics)?).into_pyobject(py)?.into_any().unbind()
+                };
+                match outcome.replay {
+                    Some(replay) => (Py::new(py, PyRolloutTrace::from_replay(replay))?.into_any(), report),
+                    None => (py.None(), report),
+                }
+            }
+            Err(error) => (to_py_err(py, error).into_value(py).into_any(), py.None()),
         };
-        Ok(Some((index, object, partial)))
+        Ok(Some((index, object, report)))
     }
 
     fn __len__(&self) -> usize {
@@ -141,7 +154,8 @@ impl PyBatchRun {
 
 /// Starts reducing `jobs` (pairs of bundle path and optional output path).
 #[pyfunction]
-#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None))]
+#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None, lenient=false))]
+#[allow(clippy::too_many_arguments)]
 fn reduce_batch(
     py: Python<'_>,
     jobs: Vec<(PathBuf, Option<PathBuf>)>,
@@ -150,9 +164,10 @@ fn reduce_batch(
     limits: Option<PyLimits>,
     keep_traces: bool,
     compat: Option<&str>,
+    lenient: bool,
 ) -> PyResult<PyBatchRun> {
     let jobs = jobs.into_iter().map(|(bundle, output)| Job { bundle, output }).collect();
-    let options = replay_options(py, compat, limits.as_ref(), partial)?;
+    let options = replay_options(py, compat, limits.as_ref(), partial, lenient)?;
     let run = BatchRun::start(jobs, options, workers, keep_traces).map_err(py_err(py))?;
     Ok(PyBatchRun { run: Arc::new(Mutex::new(run)) })
 }
@@ -332,7 +347,7 @@ impl PyValidationReport {
 #[pyfunction]
 #[pyo3(signature = (path, *, limits=None, compat=None))]
 fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>, compat: Option<&str>) -> PyResult<PyValidationReport> {
-    let options = replay_options(py, compat, limits.as_ref(), false)?;
+    let options = replay_options(py, compat, limits.as_ref(), false, false)?;
     let report = py.detach(|| crate::validate::validate(&path, options.limits, options.profile));
     Ok(PyValidationReport { report })
 }

@@ -105,13 +105,13 @@ impl PyTraceBundle {
     }
 
     /// Replays the bundle into its reduced graph (GIL released); see
-    /// `replay_bundle` for `partial` and `compat`.
-    #[pyo3(signature = (*, partial=false, compat=None))]
-    fn reduce(&self, py: Python<'_>, partial: bool, compat: Option<&str>) -> PyResult<PyRolloutTrace> {
+    /// `replay_bundle` for `partial`, `compat` and `lenient`.
+    #[pyo3(signature = (*, partial=false, compat=None, lenient=false))]
+    fn reduce(&self, py: Python<'_>, partial: bool, compat: Option<&str>, lenient: bool) -> PyResult<PyRolloutTrace> {
         let bundle = (*self.inner).clone();
         let options = crate::reducer::ReplayOptions {
             limits: *bundle.limits(),
-            ..super::batch::replay_options(py, compat, None, partial)?
+            ..super::batch::replay_options(py, compat, None, partial, lenient)?
         };
         let replay = py.detach(|| crate::reducer::replay_with(bundle, &options)).map_err(py_err(py))?;
         Ok(PyRolloutTrace::from_replay(replay))

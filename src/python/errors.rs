@@ -2,13 +2,15 @@
 //!
 //! Every exception derives from `TraceError` and carries the location of the
 //! failure as attributes (`bundle`, `file`, `line`, `seq`, `raw_payload_id`,
-//! each `None` when unknown) besides the message.
+//! each `None` when unknown) besides the message; the diagnostics of a
+//! lenient replay add `event_type` and `depends_on`.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::{Error, ErrorKind};
+use crate::reducer::Diagnostic;
 
 create_exception!(rollout_trace, TraceError, PyException, "Base class of every rollout-trace error.");
 create_exception!(
@@ -71,6 +73,18 @@ pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     let _ = value.setattr("line", loc.line);
     let _ = value.setattr("seq", loc.seq);
     let _ = value.setattr("raw_payload_id", loc.raw_payload_id.as_deref());
+    let _ = value.setattr("event_type", None::<&str>);
+    let _ = value.setattr("depends_on", None::<u64>);
+    err
+}
+
+/// A left-out event as the exception it raised, with the event's type and
+/// the line of the skipped event it depended on.
+pub fn diagnostic_to_py(py: Python<'_>, diagnostic: &Diagnostic) -> PyErr {
+    let err = to_py_err(py, diagnostic.error.clone());
+    let value = err.value(py);
+    let _ = value.setattr("event_type", diagnostic.event_type);
+    let _ = value.setattr("depends_on", diagnostic.depends_on_line);
     err
 }
 

@@ -18,11 +18,12 @@ use super::entities::{
     call_python, AgentThread, CodeCell, CodexTurn, Compaction, CompactionRequest, ConversationItem, Entity,
     InferenceCall, InteractionEdge, TerminalOperation, TerminalSession, ToolCall,
 };
-use super::errors::{py_err, to_py_err};
+use super::errors::{diagnostic_to_py, py_err};
 use super::payload::PyRawPayloadRef;
 use crate::bundle::TraceBundle;
 use crate::error::{Error, ErrorKind};
 use crate::model;
+use crate::reducer::Diagnostic;
 
 /// The immutable graph every view of one trace shares.
 pub struct TraceData {
@@ -33,18 +34,26 @@ pub struct TraceData {
     payload_refs: Mutex<HashMap<String, Py<PyRawPayloadRef>>>,
     /// Hashing walks the whole graph; do it once.
     hash: OnceLock<u64>,
-    /// What a partial replay dropped; empty for a complete one.
-    diagnostics: Vec<Error>,
+    /// What a partial or lenient replay left out; empty for a complete one.
+    diagnostics: Vec<Diagnostic>,
+    /// Lines of `trace.jsonl` read as events, when this trace was replayed.
+    events_read: Option<u64>,
 }
 
 impl TraceData {
-    fn new(model: model::RolloutTrace, bundle: Option<Arc<TraceBundle>>, diagnostics: Vec<Error>) -> Arc<Self> {
+    fn new(
+        model: model::RolloutTrace,
+        bundle: Option<Arc<TraceBundle>>,
+        diagnostics: Vec<Diagnostic>,
+        events_read: Option<u64>,
+    ) -> Arc<Self> {
         Arc::new(TraceData {
             model,
             bundle,
             payload_refs: Mutex::new(HashMap::new()),
             hash: OnceLock::new(),
             diagnostics,
+            events_read,
         })
     }
 
@@ -93,12 +102,12 @@ pub struct PyRolloutTrace {
 
 impl PyRolloutTrace {
     pub fn new(model: model::RolloutTrace, bundle: Option<Arc<TraceBundle>>) -> Self {
-        PyRolloutTrace { data: TraceData::new(model, bundle, Vec::new()) }
+        PyRolloutTrace { data: TraceData::new(model, bundle, Vec::new(), None) }
     }
 
     /// The result of a replay, partial or not, with its bundle attached.
     pub fn from_replay(replay: crate::reducer::Replay) -> Self {
-        PyRolloutTrace { data: TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics) }
+        PyRolloutTrace { data: TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics, Some(replay.events)) }
     }
 
     fn mapping(&self, collection: Collection) -> TraceMapping {
@@ -203,19 +212,29 @@ impl PyRolloutTrace {
         py.detach(|| crate::output::write_atomic_with(&path, |out| self.data.model.write_json(out))).map_err(py_err(py))
     }
 
-    /// What a partial replay dropped, as the `TraceError`s it would have
-    /// raised (with `kind`, `file`, `line`, `seq`, `message`); empty when the
+    /// What a partial or lenient replay left out, in line order, as the
+    /// `TraceError`s the events raised (with `kind`, `message`, `file`,
+    /// `line`, `seq`, `raw_payload_id`, plus `event_type` and `depends_on`,
+    /// the line of the skipped event it failed for want of); empty when the
     /// whole bundle replayed.
     #[getter]
     fn diagnostics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let errors = self.data.diagnostics.iter().map(|error| to_py_err(py, error.clone()).into_value(py));
+        let errors = self.data.diagnostics.iter().map(|diagnostic| diagnostic_to_py(py, diagnostic).into_value(py));
         PyTuple::new(py, errors)
     }
 
-    /// True when this trace comes from a partial replay that dropped events.
+    /// True when this trace comes from a partial or lenient replay that
+    /// left events out.
     #[getter]
     fn is_partial(&self) -> bool {
         !self.data.diagnostics.is_empty()
+    }
+
+    /// Lines of `trace.jsonl` read as events (applied or left out); `None`
+    /// for a trace loaded from `state.json`.
+    #[getter]
+    fn events_read(&self) -> Option<u64> {
+        self.data.events_read
     }
 
     /// What a person asks first: status, duration, threads, turns, models
@@ -405,41 +424,59 @@ impl PyRolloutTrace {
         let py = slf.py();
         let this = slf.get();
         let state = py.detach(|| crate::json::to_compact_string(&this.data.model));
-        let diagnostics: Vec<PickledError> = this.data.diagnostics.iter().map(pickle_error).collect();
+        let diagnostics: Vec<PickledDiagnostic> = this.data.diagnostics.iter().map(pickle_diagnostic).collect();
         let restore = py.get_type::<Self>().getattr("_restore")?;
-        Ok((restore, (PyBytes::new(py, state.as_bytes()), this.bundle(), diagnostics).into_pyobject(py)?))
+        let args = (PyBytes::new(py, state.as_bytes()), this.bundle(), diagnostics, this.data.events_read);
+        Ok((restore, args.into_pyobject(py)?))
     }
 
     #[staticmethod]
-    #[pyo3(signature = (state, bundle, diagnostics=Vec::new()))]
+    #[pyo3(signature = (state, bundle, diagnostics=Vec::new(), events_read=None))]
     fn _restore(
         py: Python<'_>,
         state: &[u8],
         bundle: Option<PyRef<'_, PyTraceBundle>>,
-        diagnostics: Vec<PickledError>,
+        diagnostics: Vec<PickledDiagnostic>,
+        events_read: Option<u64>,
     ) -> PyResult<Self> {
         let model = py.detach(|| parse_state(state)).map_err(py_err(py))?;
-        let diagnostics = diagnostics.into_iter().map(unpickle_error).collect::<PyResult<_>>()?;
-        Ok(PyRolloutTrace { data: TraceData::new(model, bundle.map(|bundle| bundle.arc()), diagnostics) })
+        let diagnostics = diagnostics.into_iter().map(unpickle_diagnostic).collect::<PyResult<_>>()?;
+        let bundle = bundle.map(|bundle| bundle.arc());
+        Ok(PyRolloutTrace { data: TraceData::new(model, bundle, diagnostics, events_read) })
     }
 }
 
-/// A diagnostic as pickled: kind name, message, then the location's bundle,
-/// file, line, seq and payload id.
-type PickledError = (String, String, Option<PathBuf>, Option<PathBuf>, Option<u64>, Option<u64>, Option<String>);
+/// A diagnostic as pickled: kind name, message, the location's bundle, file,
+/// line, seq and payload id, then the event type and the line depended on.
+type PickledDiagnostic = (
+    String,
+    String,
+    Option<PathBuf>,
+    Option<PathBuf>,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+);
 
-fn pickle_error(error: &Error) -> PickledError {
+fn pickle_diagnostic(diagnostic: &Diagnostic) -> PickledDiagnostic {
+    let Diagnostic { error, event_type, depends_on_line } = diagnostic;
     let at = &error.location;
     let kind = error.kind.as_str().to_string();
-    (kind, error.message.clone(), at.bundle.clone(), at.file.clone(), at.line, at.seq, at.raw_payload_id.clone())
+    let event_type = event_type.map(str::to_string);
+    let (bundle, file) = (at.bundle.clone(), at.file.clone());
+    (kind, error.message.clone(), bundle, file, at.line, at.seq, at.raw_payload_id.clone(), event_type, *depends_on_line)
 }
 
-fn unpickle_error((kind, message, bundle, file, line, seq, raw_payload_id): PickledError) -> PyResult<Error> {
+fn unpickle_diagnostic(pickled: PickledDiagnostic) -> PyResult<Diagnostic> {
+    let (kind, message, bundle, file, line, seq, raw_payload_id, event_type, depends_on_line) = pickled;
     let kind = ErrorKind::from_name(&kind)
         .ok_or_else(|| PyTypeError::new_err(format!("unpickling a diagnostic of unknown kind {kind:?}")))?;
     let mut error = Error::new(kind, message);
     error.location = crate::error::Location { bundle, file, line, seq, raw_payload_id };
-    Ok(error)
+    let event_type = event_type.and_then(|name| crate::compat::EVENTS_ALL.iter().copied().find(|known| *known == name));
+    Ok(Diagnostic { error, event_type, depends_on_line })
 }
 
 /// Replays the bundle at `path` into its reduced graph (GIL released).
@@ -447,12 +484,16 @@ fn unpickle_error((kind, message, bundle, file, line, seq, raw_payload_id): Pick
 /// With `partial=True`, a bundle whose log ends mid-line or holds an event
 /// that cannot be read or reduced gives the trace of every event before it,
 /// with `is_partial` set and the dropped event in `diagnostics`.
+/// With `lenient=True` every event that cannot be read or reduced is left
+/// out (with those that fail for want of it) and the rest reduced: the
+/// result is the strict replay of the bundle without the events listed in
+/// `diagnostics`.
 /// `read_ahead=False` reads payloads on the calling thread only. `compat`
 /// names the Codex release (or family) whose reducer to match, e.g.
 /// `"codex-0.147.0"`; the default is the newest release's, `"crate"` the
 /// seed crate's.
 #[pyfunction]
-#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true, compat=None))]
+#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true, compat=None, lenient=false))]
 pub fn replay_bundle(
     py: Python<'_>,
     path: PathBuf,
@@ -460,10 +501,11 @@ pub fn replay_bundle(
     limits: Option<super::batch::PyLimits>,
     read_ahead: bool,
     compat: Option<&str>,
+    lenient: bool,
 ) -> PyResult<PyRolloutTrace> {
     let options = crate::reducer::ReplayOptions {
         read_ahead,
-        ..super::batch::replay_options(py, compat, limits.as_ref(), partial)?
+        ..super::batch::replay_options(py, compat, limits.as_ref(), partial, lenient)?
     };
     let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
     Ok(PyRolloutTrace::from_replay(replay))

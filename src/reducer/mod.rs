@@ -22,6 +22,7 @@ mod compaction;
 mod conversation;
 mod inference;
 mod items;
+mod lenient;
 mod read_ahead;
 mod request;
 mod terminal;
@@ -40,6 +41,8 @@ use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVE
 use crate::limits::Limits;
 use crate::model::RolloutTrace;
 use items::ItemRef;
+pub use lenient::Diagnostic;
+use lenient::Skipped;
 
 /// The reducer's own indexes. Their keys come from the bundle, so they are
 /// seeded randomly per map (foldhash's "minimal DoS resistance": no fixed
@@ -55,17 +58,21 @@ pub fn replay_bundle(path: impl AsRef<Path>) -> Result<RolloutTrace> {
     Ok(replay_bundle_with(path, &ReplayOptions::default())?.trace)
 }
 
-/// How to replay: whose reducer to match, admission limits, whether to keep
-/// what a broken bundle allows instead of failing, and whether to read on a
-/// second thread.
+/// How to replay: whose reducer to match, admission limits, what to do
+/// with events that cannot be reduced, and whether to read on a second
+/// thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayOptions {
     /// The reducer matched byte for byte (default: the newest release's).
     pub profile: &'static Profile,
     pub limits: Limits,
-    /// Lenient replay for crashed or live sessions: when an event cannot be
-    /// read or reduced, return the trace reduced from every event before it.
+    /// For crashed sessions: when an event cannot be read or reduced,
+    /// return the trace reduced from every event before it.
     pub partial: bool,
+    /// Skip every event that cannot be read or reduced (and those that
+    /// fail for want of it) and reduce all the others: the result is the
+    /// strict replay of the bundle without the events reported.
+    pub lenient: bool,
     /// Read and parse payloads on a second thread while the reducer applies
     /// earlier events (on by default). The result is the same either way;
     /// turn it off where other replays already keep every core busy.
@@ -74,16 +81,24 @@ pub struct ReplayOptions {
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { profile: Profile::newest(), limits: Limits::default(), partial: false, read_ahead: true }
+        ReplayOptions {
+            profile: Profile::newest(),
+            limits: Limits::default(),
+            partial: false,
+            lenient: false,
+            read_ahead: true,
+        }
     }
 }
 
-/// The result of a replay. `diagnostics` is empty unless a partial replay
-/// dropped something; then it says what and where.
+/// The result of a replay. `diagnostics` is empty unless a partial or
+/// lenient replay left events out; then it says which and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replay {
     pub trace: RolloutTrace,
-    pub diagnostics: Vec<Error>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Non-blank lines of `trace.jsonl` read (applied or left out).
+    pub events: u64,
     /// The bundle replayed, for reading its payloads later.
     pub bundle: TraceBundle,
 }
@@ -104,7 +119,8 @@ pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Re
 /// Replays an opened bundle strictly, as the reducer of `profile` does.
 pub fn replay(bundle: &TraceBundle, profile: &'static Profile) -> Result<RolloutTrace> {
     let options = ReplayOptions { profile, ..ReplayOptions::default() };
-    crate::error::catch_panics(|| replay_prefix(bundle, None, &options)).map_err(|err| err.with_bundle(bundle.root()))
+    crate::error::catch_panics(|| run(bundle, &options, &Plan::ALL).map(|run| run.trace).map_err(|f| f.error))
+        .map_err(|err| err.with_bundle(bundle.root()))
 }
 
 /// Replays an opened bundle with `options` (its limits are the bundle's
@@ -115,44 +131,126 @@ pub fn replay_with(bundle: TraceBundle, options: &ReplayOptions) -> Result<Repla
 }
 
 fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
-    match replay_prefix(&bundle, None, options) {
-        Ok(trace) => Ok(Replay { trace, diagnostics: Vec::new(), bundle }),
-        Err(error) if options.partial && error.location.line.is_some() => {
+    if options.lenient {
+        return replay_lenient(bundle, options);
+    }
+    match run(&bundle, options, &Plan::ALL) {
+        Ok(run) => Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, bundle }),
+        Err(failure) if options.partial && failure.error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
-            let stop = error.location.line;
-            let trace = replay_prefix(&bundle, Some(stop.unwrap_or(u64::MAX)), options)?;
-            Ok(Replay { trace, diagnostics: vec![error], bundle })
+            let stop = failure.error.location.line;
+            let plan = Plan { stop_before_line: stop, ..Plan::ALL };
+            let prefix = run(&bundle, options, &plan).map_err(|f| f.error)?;
+            let event_type = failure.event.map(|(_, event)| event.payload.type_name());
+            let diagnostics = vec![Diagnostic { error: failure.error, event_type, depends_on_line: None }];
+            Ok(Replay { trace: prefix.trace, diagnostics, events: prefix.events + 1, bundle })
         }
-        Err(error) => Err(error),
+        Err(failure) => Err(failure.error),
     }
 }
 
-/// Replays every event on a line before `stop_before_line` (all when
-/// `None`); the end-of-replay step runs only for a complete replay.
-fn replay_prefix(bundle: &TraceBundle, stop_before_line: Option<u64>, options: &ReplayOptions) -> Result<RolloutTrace> {
+/// See `lenient`: each failing event is skipped and the replay starts over
+/// without it, until one runs through.
+fn replay_lenient(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
+    let mut skipped = Skipped::default();
+    loop {
+        let plan = Plan { stop_before_line: None, skipped: Some(&skipped), keep_going: true };
+        match run(&bundle, options, &plan) {
+            Ok(run) => {
+                let unreadable = run.unreadable.into_iter().map(|error| Diagnostic {
+                    error,
+                    event_type: None,
+                    depends_on_line: None,
+                });
+                let mut diagnostics: Vec<Diagnostic> = skipped.diagnostics().cloned().chain(unreadable).collect();
+                diagnostics.sort_by_key(Diagnostic::line);
+                let events = run.events + skipped.by_line.len() as u64;
+                return Ok(Replay { trace: run.trace, diagnostics, events, bundle });
+            }
+            Err(Failure { error, event: Some((line, event)) }) => skipped.add(line, error, &event),
+            Err(Failure { error, event: None }) => return Err(error),
+        }
+    }
+}
+
+/// Which events one pass over the log applies.
+struct Plan<'a> {
+    /// Apply only the events on lines before this one, and skip the
+    /// end-of-replay step (a partial replay's clean prefix).
+    stop_before_line: Option<u64>,
+    /// Lines left out as if they were not in the file (lenient replay).
+    skipped: Option<&'a Skipped>,
+    /// Report lines that are not events and go on (lenient replay).
+    keep_going: bool,
+}
+
+impl Plan<'_> {
+    const ALL: Plan<'static> = Plan { stop_before_line: None, skipped: None, keep_going: false };
+}
+
+/// A pass that applied every event of its plan.
+struct Run {
+    trace: RolloutTrace,
+    /// Lines that could not be read as events (when the plan goes on).
+    unreadable: Vec<Error>,
+    /// Events read, unreadable lines included, skipped lines not.
+    events: u64,
+}
+
+/// Why a pass stopped: the error, with the event when it was one that
+/// failed (rather than the log, a line or the end-of-replay step).
+struct Failure {
+    error: Error,
+    event: Option<(u64, RawTraceEvent)>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { error, event: None }
+    }
+}
+
+fn run(bundle: &TraceBundle, options: &ReplayOptions, plan: &Plan<'_>) -> std::result::Result<Run, Failure> {
     let rules = &options.profile.rules;
-    let events = bundle.events()?.with_event_types(rules.event_types);
+    let mut events = bundle.events()?.with_event_types(rules.event_types);
+    if plan.keep_going {
+        events = events.keep_going();
+    }
+    let skipped = plan.skipped;
+    let events = events.filter(|event| match (event, skipped) {
+        (Ok(event), Some(skipped)) => !skipped.contains(event.line),
+        _ => true,
+    });
     let reader = read_ahead::PayloadReader::new(bundle, rules);
     let mut reducer = Reducer::new(bundle, rules);
-    read_ahead::with_ready_events(events, reader, stop_before_line, options.read_ahead, |events| {
+    let (mut unreadable, mut count) = (Vec::new(), 0);
+    read_ahead::with_ready_events(events, reader, plan.stop_before_line, options.read_ahead, |events| {
         for ready in events {
+            count += 1;
             let read_ahead::ReadyEvent { event: LocatedEvent { line, event }, payloads, .. } = match ready {
                 Ok(ready) => ready,
-                Err(_) if stop_before_line.is_some() => break,
-                Err(error) => return Err(error),
+                Err(_) if plan.stop_before_line.is_some() => break,
+                Err(error) if plan.keep_going && error.location.line.is_some() => {
+                    unreadable.push(error);
+                    continue;
+                }
+                Err(error) => return Err(Failure::from(error)),
             };
             reducer.ready = payloads;
-            reducer.apply(&event).map_err(|err| {
-                err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq)
-            })?;
+            if let Err(err) = reducer.apply(&event) {
+                let error = err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
+                return Err(Failure { error, event: Some((line, event)) });
+            }
         }
         Ok(())
     })?;
-    if stop_before_line.is_some() {
-        return Ok(reducer.into_trace());
-    }
-    reducer.finish().map_err(|err| err.with_bundle(bundle.root()))
+    let trace = if plan.stop_before_line.is_some() {
+        reducer.into_trace()
+    } else {
+        reducer.finish().map_err(|err| err.with_bundle(bundle.root()))?
+    };
+    Ok(Run { trace, unreadable, events: count })
 }
 
 /// The envelope facts every handler may need.

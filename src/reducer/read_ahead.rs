@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::request::{ReadRequest, RequestReader};
 use crate::compat::Rules;
-use crate::bundle::{EventReader, LocatedEvent, TraceBundle};
+use crate::bundle::{LocatedEvent, TraceBundle};
 use crate::error::Result;
 use crate::format::{RawPayloadRef, RawTraceEventPayload as E};
 
@@ -156,7 +156,7 @@ impl<'b> PayloadReader<'b> {
 /// ahead; events on or after `stop_before_line` are not read. With
 /// `threaded`, reading runs on a second thread.
 pub(crate) fn with_ready_events<R>(
-    events: EventReader,
+    events: impl Iterator<Item = Result<LocatedEvent>> + Send,
     mut reader: PayloadReader<'_>,
     stop_before_line: Option<u64>,
     threaded: bool,

@@ -66,3 +66,32 @@ pub fn replay_crate(bundle: &Path) -> rollout_trace::Result<rollout_trace::Rollo
     let options = rollout_trace::ReplayOptions { profile: rollout_trace::Profile::crate_tests(), ..Default::default() };
     rollout_trace::replay_bundle_with(bundle, &options).map(|replay| replay.trace)
 }
+
+/// The recorded real-Codex sessions committed under `tests/data/codex`
+/// (`<release>/<scenario>/bundle`), sorted; none where there are none.
+pub fn recorded_codex_bundles() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codex");
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|release| std::fs::read_dir(release.path()).into_iter().flatten().flatten())
+        .map(|scenario| scenario.path().join("bundle"))
+        .filter(|bundle| bundle.join("manifest.json").is_file())
+        .collect();
+    bundles.sort();
+    bundles
+}
+
+/// Copies a directory tree (files overwritten).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
