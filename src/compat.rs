@@ -47,6 +47,93 @@ pub struct Rules {
     pub agent_activity_needs_call_id: bool,
     /// How exec end runtime payloads are read (`terminal`).
     pub exec_end: ExecEnd,
+    /// What makes two image parts the same (`conversation` matching).
+    pub image_parts: ImageParts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageParts {
+    /// As every release: an image part is a `payload_ref` to the payload it
+    /// was read from, so the same image re-sent in a later request is other
+    /// content, and its call id "was reused with different content".
+    ByPayload,
+    /// The `image-mime` repair: image parts with the same decoded bytes are
+    /// the same, whatever payload and MIME label carry them; a re-sent one
+    /// refers to the first payload that held those bytes.
+    ByDecodedBytes,
+}
+
+/// Opt-in departures from the reference, for defects that lose a session.
+/// Without any, the output is exactly the reference's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// See `ImageParts::ByDecodedBytes`.
+    ImageMime,
+}
+
+/// Every repair with its name and what it departs from.
+pub const REPAIRS: &[(Repair, &str, &str)] = &[(
+    Repair::ImageMime,
+    "image-mime",
+    "image parts match by their decoded bytes; the reference compares the payload they came from, so a session \
+     whose agent views an image fails once the image is sent again",
+)];
+
+impl Repair {
+    pub fn name(self) -> &'static str {
+        REPAIRS.iter().find(|(repair, _, _)| *repair == self).map_or("", |(_, name, _)| name)
+    }
+}
+
+/// A set of repairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Repairs(u8);
+
+impl Repairs {
+    pub const NONE: Repairs = Repairs(0);
+
+    pub fn contains(self, repair: Repair) -> bool {
+        self.0 & (1 << repair as u8) != 0
+    }
+
+    pub fn with(self, repair: Repair) -> Repairs {
+        Repairs(self.0 | 1 << repair as u8)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Repair> {
+        REPAIRS.iter().map(|(repair, _, _)| *repair).filter(move |repair| self.contains(*repair))
+    }
+
+    /// The repairs a list of names asks for; `all` is every one.
+    pub fn by_names<S: AsRef<str>>(names: &[S]) -> Result<Repairs> {
+        let mut repairs = Repairs::NONE;
+        for name in names {
+            let name = name.as_ref().trim();
+            for (repair, known, _) in REPAIRS {
+                if name == "all" || name == *known {
+                    repairs = repairs.with(*repair);
+                }
+            }
+            if name != "all" && !REPAIRS.iter().any(|(_, known, _)| *known == name) {
+                let known: Vec<&str> = REPAIRS.iter().map(|(_, name, _)| *name).collect();
+                let message = format!("unknown repair {name:?}; choose from: {}, all", known.join(", "));
+                return Err(Error::new(ErrorKind::Usage, message));
+            }
+        }
+        Ok(repairs)
+    }
+}
+
+impl Rules {
+    /// These rules with `repairs` applied.
+    pub fn with_repairs(mut self, repairs: Repairs) -> Rules {
+        for repair in repairs.iter() {
+            match repair {
+                Repair::ImageMime => self.image_parts = ImageParts::ByDecodedBytes,
+            }
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +281,7 @@ const CRATE_RULES: Rules = Rules {
     model_items: ModelItems { additional_tools: true, context_compaction: true, agent_message: true },
     agent_activity_needs_call_id: false,
     exec_end: ExecEnd::Streams,
+    image_parts: ImageParts::ByPayload,
 };
 
 const D: Rules = Rules { summary_keys: KeyOrder::Source, ..CRATE_RULES };

@@ -5,7 +5,7 @@ Checked against the built module by ``scripts/check_stubs.sh`` (mypy stubtest).
 
 import builtins
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Generic, Literal, TypeVar, final, overload
@@ -66,6 +66,8 @@ __all__ = [
     "find_bundles",
     "validate",
     "compat_profiles",
+    "repair_names",
+    "repairs_explained",
     "resolve_compat",
 ]
 
@@ -190,6 +192,7 @@ def replay_bundle(
     read_ahead: bool = True,
     compat: str | None = None,
     lenient: bool = False,
+    repair: str | Sequence[str] | None = None,
 ) -> RolloutTrace:
     """Replays the bundle at ``path`` into its reduced graph.
 
@@ -202,6 +205,11 @@ def replay_bundle(
     out, with the events that fail for want of it, and the others reduced:
     the result equals the strict replay of the bundle without the events
     listed in ``diagnostics``.
+
+    ``repair`` turns on opt-in fixes of known reference defects by name
+    (``"image-mime"``, or ``"all"``; see ``repairs_explained()``); where one
+    changed the result, ``trace.repairs`` says so. Without it the output is
+    exactly the reference's.
 
     With ``partial=True`` a bundle from a crashed or live session (log ending
     mid-line, an event that cannot be read or reduced) gives the trace of
@@ -222,6 +230,7 @@ def reduce_batch(
     keep_traces: bool = True,
     compat: str | None = None,
     lenient: bool = False,
+    repair: str | Sequence[str] | None = None,
 ) -> BatchRun:
     """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
 
@@ -233,6 +242,12 @@ def validate(path: _PathLike, *, limits: Limits | None = None, compat: str | Non
 
 def compat_profiles() -> list[tuple[str, list[str]]]:
     """Every compatibility profile as ``(name, releases)``, oldest family first, ``crate`` last."""
+
+def repair_names() -> list[str]:
+    """The opt-in repairs ``repair=`` takes (besides ``"all"``)."""
+
+def repairs_explained() -> list[tuple[str, str]]:
+    """Each repair's name and the reference behaviour it departs from."""
 
 def resolve_compat(name: str | None = None) -> str:
     """The profile a name stands for (``"codex-0.158.0"`` -> ``"codex-0.147"``); ``None``: the default."""
@@ -438,6 +453,9 @@ class RolloutTrace:
         ``message``, ``file``, ``line``, ``seq``, ``raw_payload_id``, ``event_type``, ``depends_on``)."""
     @property
     def is_partial(self) -> bool: ...
+    @property
+    def repairs(self) -> tuple[dict[str, Any], ...]:
+        """Where ``repair=`` changed the result: ``repair``, ``line``, ``seq``, ``raw_payload_id``, ``message``."""
     @property
     def events_read(self) -> int | None:
         """Lines of trace.jsonl read as events (applied or left out); None for a loaded state."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -20,11 +20,24 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _start(  # type: ignore[no-untyped-def]
-    paths: list[Path], workers: int | None, partial: bool, limits: Limits | None, compat: str | None, lenient: bool
+    paths: list[Path],
+    workers: int | None,
+    partial: bool,
+    limits: Limits | None,
+    compat: str | None,
+    lenient: bool,
+    repair: str | Sequence[str] | None,
 ):
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     return reduce_batch(
-        jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat, lenient=lenient
+        jobs,
+        workers=workers,
+        partial=partial,
+        limits=limits,
+        keep_traces=True,
+        compat=compat,
+        lenient=lenient,
+        repair=repair,
     )
 
 
@@ -36,6 +49,7 @@ def iter_reduce(
     limits: Limits | None = None,
     compat: str | None = None,
     lenient: bool = False,
+    repair: str | Sequence[str] | None = None,
 ) -> Iterator[tuple[Path, Result]]:
     """Yields ``(path, result)`` as each bundle finishes (completion order).
 
@@ -45,7 +59,7 @@ def iter_reduce(
     ``replay_bundle``).
     """
     bundles = [Path(p) for p in paths]
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient, repair):
         assert result is not None
         yield bundles[index], result
 
@@ -59,6 +73,7 @@ def reduce_many(
     limits: Limits | None = None,
     compat: str | None = None,
     lenient: bool = False,
+    repair: str | Sequence[str] | None = None,
 ) -> list[Result]:
     """Reduces every bundle in parallel; results come back in input order,
     each a ``RolloutTrace`` or the ``TraceError`` it raised.
@@ -68,7 +83,7 @@ def reduce_many(
     bundles = [Path(p) for p in paths]
     results: list[Result | None] = [None] * len(bundles)
     bar = Progress(len(bundles), sys.stderr, enabled=progress and sys.stderr.isatty())
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient):
+    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient, repair):
         assert result is not None
         results[index] = result
         bar.advance(isinstance(result, TraceError))

@@ -59,6 +59,10 @@ def _add_replay_options(parser: argparse.ArgumentParser, lenient: bool = True) -
                             "reduce the rest: the result is the strict replay without the skipped events")
         parser.add_argument("--diagnostics", metavar="FILE",
                             help="write the skipped events as a JSON array to FILE (with --lenient or --partial)")
+        parser.add_argument("--repair", action="append", metavar="NAME", choices=[*_native.repair_names(), "all"],
+                            help="opt-in fix of a known reference defect (repeatable): "
+                            + "; ".join(f"{name}: {why}" for name, why in _native.repairs_explained())
+                            + "; all: every one. Without it the output is exactly the reference's")
     group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
     group.add_argument("--max-record-bytes", type=int, metavar="N", help="largest event line or payload file")
     group.add_argument("--max-bundle-bytes", type=int, metavar="N", help="largest total read from one bundle")
@@ -108,7 +112,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
     failures: list[tuple[Path, TraceError]] = []
     partial: list[Path] = []
     run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False,
-                               compat=args.compat, lenient=args.lenient)
+                               compat=args.compat, lenient=args.lenient, repair=args.repair)
     skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]] = []
     for index, result, report in run:
         progress.advance(isinstance(result, TraceError))
@@ -131,7 +135,7 @@ def cmd_reduce(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     try:
         trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args), compat=args.compat,
-                                      lenient=args.lenient)
+                                      lenient=args.lenient, repair=args.repair)
     except TraceError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -180,7 +184,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     built: dict[int, Tables] = {}
     failures: list[tuple[Path, TraceError]] = []
     run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=True,
-                               compat=args.compat, lenient=args.lenient)
+                               compat=args.compat, lenient=args.lenient, repair=args.repair)
     skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]] = []
     for index, result, report in run:
         if report:

@@ -615,6 +615,7 @@ def tables_many(
     on_error: Literal["raise", "skip"] = "raise",
     compat: str | None = None,
     lenient: bool = False,
+    repair: str | Sequence[str] | None = None,
 ) -> Tables:
     """Reduces every bundle (in parallel, ``workers`` threads, default one
     per core) and concatenates their tables in the order of ``paths``.
@@ -627,7 +628,14 @@ def tables_many(
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     built: dict[int, Tables] = {}
     batch = reduce_batch(
-        jobs, workers=workers, partial=partial, limits=limits, keep_traces=True, compat=compat, lenient=lenient
+        jobs,
+        workers=workers,
+        partial=partial,
+        limits=limits,
+        keep_traces=True,
+        compat=compat,
+        lenient=lenient,
+        repair=repair,
     )
     for index, result, _partial in batch:
         if isinstance(result, TraceError):

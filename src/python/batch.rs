@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::errors::{diagnostic_to_py, py_err, to_py_err};
 use super::trace::PyRolloutTrace;
 use crate::batch::{BatchRun, Job};
-use crate::compat::Profile;
+use crate::compat::{Profile, Repairs};
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::reducer::ReplayOptions;
@@ -101,12 +101,25 @@ pub fn replay_options(
     limits: Option<&PyLimits>,
     partial: bool,
     lenient: bool,
+    repair: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ReplayOptions> {
     if partial && lenient {
         return Err(pyo3::exceptions::PyValueError::new_err("partial and lenient exclude each other"));
     }
     let profile = Profile::by_optional_name(compat).map_err(py_err(py))?;
-    Ok(ReplayOptions { profile, limits: limits_or_default(limits), partial, lenient, ..ReplayOptions::default() })
+    let repairs = match repair {
+        None => Repairs::NONE,
+        Some(names) => {
+            // One name or several.
+            let names: Vec<String> = match names.extract::<String>() {
+                Ok(name) => vec![name],
+                Err(_) => names.extract()?,
+            };
+            Repairs::by_names(&names).map_err(py_err(py))?
+        }
+    };
+    let limits = limits_or_default(limits);
+    Ok(ReplayOptions { profile, limits, partial, lenient, repairs, ..ReplayOptions::default() })
 }
 
 /// A reduction batch running on Rust worker threads; iterating yields
@@ -154,7 +167,7 @@ impl PyBatchRun {
 
 /// Starts reducing `jobs` (pairs of bundle path and optional output path).
 #[pyfunction]
-#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None, lenient=false))]
+#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None, lenient=false, repair=None))]
 #[allow(clippy::too_many_arguments)]
 fn reduce_batch(
     py: Python<'_>,
@@ -165,9 +178,10 @@ fn reduce_batch(
     keep_traces: bool,
     compat: Option<&str>,
     lenient: bool,
+    repair: Option<Bound<'_, PyAny>>,
 ) -> PyResult<PyBatchRun> {
     let jobs = jobs.into_iter().map(|(bundle, output)| Job { bundle, output }).collect();
-    let options = replay_options(py, compat, limits.as_ref(), partial, lenient)?;
+    let options = replay_options(py, compat, limits.as_ref(), partial, lenient, repair.as_ref())?;
     let run = BatchRun::start(jobs, options, workers, keep_traces).map_err(py_err(py))?;
     Ok(PyBatchRun { run: Arc::new(Mutex::new(run)) })
 }
@@ -347,7 +361,7 @@ impl PyValidationReport {
 #[pyfunction]
 #[pyo3(signature = (path, *, limits=None, compat=None))]
 fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>, compat: Option<&str>) -> PyResult<PyValidationReport> {
-    let options = replay_options(py, compat, limits.as_ref(), false, false)?;
+    let options = replay_options(py, compat, limits.as_ref(), false, false, None)?;
     let report = py.detach(|| crate::validate::validate(&path, options.limits, options.profile));
     Ok(PyValidationReport { report })
 }
@@ -357,6 +371,18 @@ fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>, compat: Opt
 #[pyfunction]
 fn compat_profiles() -> Vec<(&'static str, Vec<&'static str>)> {
     crate::compat::PROFILES.iter().map(|p| (p.name, p.releases.to_vec())).collect()
+}
+
+/// The names of the opt-in repairs (`repair=`), in order.
+#[pyfunction]
+fn repair_names() -> Vec<&'static str> {
+    crate::compat::REPAIRS.iter().map(|(_, name, _)| *name).collect()
+}
+
+/// Each repair's name with the reference behaviour it departs from.
+#[pyfunction]
+fn repairs_explained() -> Vec<(&'static str, &'static str)> {
+    crate::compat::REPAIRS.iter().map(|(_, name, why)| (*name, *why)).collect()
 }
 
 /// The profile a name stands for (`codex-0.158.0` → `codex-0.147`; `None`:
@@ -376,6 +402,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find_bundles, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(compat_profiles, m)?)?;
+    m.add_function(wrap_pyfunction!(repair_names, m)?)?;
+    m.add_function(wrap_pyfunction!(repairs_explained, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_compat, m)?)?;
     Ok(())
 }

@@ -111,7 +111,7 @@ impl PyTraceBundle {
         let bundle = (*self.inner).clone();
         let options = crate::reducer::ReplayOptions {
             limits: *bundle.limits(),
-            ..super::batch::replay_options(py, compat, None, partial, lenient)?
+            ..super::batch::replay_options(py, compat, None, partial, lenient, None)?
         };
         let replay = py.detach(|| crate::reducer::replay_with(bundle, &options)).map_err(py_err(py))?;
         Ok(PyRolloutTrace::from_replay(replay))

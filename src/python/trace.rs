@@ -23,7 +23,7 @@ use super::payload::PyRawPayloadRef;
 use crate::bundle::TraceBundle;
 use crate::error::{Error, ErrorKind};
 use crate::model;
-use crate::reducer::Diagnostic;
+use crate::reducer::{Diagnostic, RepairNote};
 
 /// The immutable graph every view of one trace shares.
 pub struct TraceData {
@@ -38,6 +38,8 @@ pub struct TraceData {
     diagnostics: Vec<Diagnostic>,
     /// Lines of `trace.jsonl` read as events, when this trace was replayed.
     events_read: Option<u64>,
+    /// Where opt-in repairs changed the result.
+    repairs: Vec<RepairNote>,
 }
 
 impl TraceData {
@@ -54,6 +56,7 @@ impl TraceData {
             hash: OnceLock::new(),
             diagnostics,
             events_read,
+            repairs: Vec::new(),
         })
     }
 
@@ -107,7 +110,9 @@ impl PyRolloutTrace {
 
     /// The result of a replay, partial or not, with its bundle attached.
     pub fn from_replay(replay: crate::reducer::Replay) -> Self {
-        PyRolloutTrace { data: TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics, Some(replay.events)) }
+        let mut data = TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics, Some(replay.events));
+        Arc::get_mut(&mut data).expect("just made").repairs = replay.repairs;
+        PyRolloutTrace { data }
     }
 
     fn mapping(&self, collection: Collection) -> TraceMapping {
@@ -228,6 +233,23 @@ impl PyRolloutTrace {
     #[getter]
     fn is_partial(&self) -> bool {
         !self.data.diagnostics.is_empty()
+    }
+
+    /// Where opt-in repairs (`repair=`) made the result depart from the
+    /// reference's: dicts with `repair`, `line`, `seq`, `raw_payload_id`
+    /// and `message`, in replay order.
+    #[getter]
+    fn repairs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let notes = self.data.repairs.iter().map(|note| {
+            let dict = pyo3::types::PyDict::new(py);
+            dict.set_item("repair", note.repair.name())?;
+            dict.set_item("line", note.line)?;
+            dict.set_item("seq", note.seq)?;
+            dict.set_item("raw_payload_id", &note.raw_payload_id)?;
+            dict.set_item("message", &note.message)?;
+            Ok(dict)
+        });
+        PyTuple::new(py, notes.collect::<PyResult<Vec<_>>>()?)
     }
 
     /// Lines of `trace.jsonl` read as events (applied or left out); `None`
@@ -493,7 +515,8 @@ fn unpickle_diagnostic(pickled: PickledDiagnostic) -> PyResult<Diagnostic> {
 /// `"codex-0.147.0"`; the default is the newest release's, `"crate"` the
 /// seed crate's.
 #[pyfunction]
-#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true, compat=None, lenient=false))]
+#[pyo3(signature = (path, *, partial=false, limits=None, read_ahead=true, compat=None, lenient=false, repair=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn replay_bundle(
     py: Python<'_>,
     path: PathBuf,
@@ -502,10 +525,11 @@ pub fn replay_bundle(
     read_ahead: bool,
     compat: Option<&str>,
     lenient: bool,
+    repair: Option<Bound<'_, PyAny>>,
 ) -> PyResult<PyRolloutTrace> {
     let options = crate::reducer::ReplayOptions {
         read_ahead,
-        ..super::batch::replay_options(py, compat, limits.as_ref(), partial, lenient)?
+        ..super::batch::replay_options(py, compat, limits.as_ref(), partial, lenient, repair.as_ref())?
     };
     let replay = py.detach(|| crate::reducer::replay_bundle_with(&path, &options)).map_err(py_err(py))?;
     Ok(PyRolloutTrace::from_replay(replay))

@@ -120,8 +120,8 @@ impl Reducer<'_> {
             })
         };
         let (input_history, replacement_history) = (history("input_history")?, history("replacement_history")?);
-        let input = normalize_items(input_history, pid, self.rules)?;
-        let replacement = normalize_items(replacement_history, pid, self.rules)?;
+        let input = normalize_items(input_history, pid, &self.rules)?;
+        let replacement = normalize_items(replacement_history, pid, &self.rules)?;
 
         let at = Sighting { thread, turn, wall_time_unix_ms: cx.wall_time_unix_ms };
         let producer = [ProducerRef::Compaction { compaction_id: compaction_id.to_string() }];
@@ -134,6 +134,7 @@ impl Reducer<'_> {
             agent_message: None,
             parts: Vec::new(),
             call_id: None,
+            images: Vec::new(),
         };
         let marker_item = self.create_item(&marker, &producer, at);
         // Every replacement entry is new, even if identical to old history.

@@ -1,12 +1,15 @@
 //! Conversation items: normalizing model items (reducer core §6) and
 //! reconciling them with what a thread has already seen (§7).
 
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::items::ItemRef;
 use super::{push_unique, Reducer};
-use crate::compat::{KeyOrder, ReasoningResighting, Rules};
+use crate::compat::{ImageParts, KeyOrder, ReasoningResighting, Repair, Rules};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::model::{
@@ -27,6 +30,15 @@ pub(crate) struct Candidate {
     pub agent_message: Option<AgentMessageMetadata>,
     pub parts: Vec<ConversationPart>,
     pub call_id: Option<String>,
+    /// The image parts, by decoded bytes (only under the image-mime repair).
+    pub images: Vec<ImageKey>,
+}
+
+/// An image part of a candidate and a 128-bit hash of its decoded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageKey {
+    pub part: usize,
+    pub digest: u128,
 }
 
 /// How a reconcile treats a position that the baseline already occupies.
@@ -87,9 +99,18 @@ fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
     use ConversationChannel as Ch;
     use ConversationItemKind as K;
     use ConversationRole as R;
-    let candidate =
-        |role, channel, kind, parts, call_id| Candidate { role, channel, kind, agent_message: None, parts, call_id };
-    Ok(match item_type {
+    let mut images = Vec::new();
+    let by_bytes = rules.image_parts == ImageParts::ByDecodedBytes;
+    let candidate = |role, channel, kind, parts, call_id| Candidate {
+        role,
+        channel,
+        kind,
+        agent_message: None,
+        parts,
+        call_id,
+        images: Vec::new(),
+    };
+    let mut normalized = match item_type {
         "message" => {
             let role = item
                 .get("role")
@@ -109,7 +130,8 @@ fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
                 Some("summary") => Some(Ch::Summary),
                 _ => None,
             };
-            candidate(role, channel, K::Message, content_parts(item.get("content"), pid), None)
+            let parts = content_parts(item.get("content"), pid, by_bytes.then_some(&mut images));
+            candidate(role, channel, K::Message, parts, None)
         }
         "agent_message" if items.agent_message => agent_message(item, pid)?,
         "reasoning" => candidate(R::Assistant, Some(Ch::Analysis), K::Reasoning, reasoning_parts(item, pid)?, None),
@@ -124,7 +146,7 @@ fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
             R::Tool,
             Some(Ch::Commentary),
             K::FunctionCallOutput,
-            output_parts(item.get("output"), pid, order)?,
+            output_parts(item.get("output"), pid, order, by_bytes.then_some(&mut images))?,
             call_id(),
         ),
         "custom_tool_call" => {
@@ -141,7 +163,7 @@ fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
             R::Tool,
             Some(Ch::Commentary),
             K::CustomToolCallOutput,
-            output_parts(item.get("output"), pid, order)?,
+            output_parts(item.get("output"), pid, order, by_bytes.then_some(&mut images))?,
             call_id(),
         ),
         "tool_search_call" | "web_search_call" | "image_generation_call" | "local_shell_call" => candidate(
@@ -161,7 +183,9 @@ fn normalize_item(item: &Value, pid: &str, rules: &Rules) -> Result<Candidate> {
         "compaction" | "compaction_summary" => compaction_summary(item, pid)?,
         "context_compaction" if items.context_compaction => compaction_summary(item, pid)?,
         other => return Err(Error::reduce(format!("unsupported model item type {other} in payload {pid}"))),
-    })
+    };
+    normalized.images = images;
+    Ok(normalized)
 }
 
 /// Compaction summary items (§6.11).
@@ -176,6 +200,7 @@ fn compaction_summary(item: &Value, pid: &str) -> Result<Candidate> {
         agent_message: None,
         parts: vec![encoded(encrypted)],
         call_id: None,
+        images: Vec::new(),
     })
 }
 
@@ -211,8 +236,8 @@ fn json_parts(value: &Value, pid: &str, order: KeyOrder) -> Result<Vec<Conversat
     Ok(vec![ConversationPart::Json { summary, raw_payload_id: pid.to_string() }])
 }
 
-/// Content parts (§6.4).
-fn content_parts(content: Option<&Value>, pid: &str) -> Vec<ConversationPart> {
+/// Content parts (§6.4). With `images`, each image part's key is added.
+fn content_parts(content: Option<&Value>, pid: &str, mut images: Option<&mut Vec<ImageKey>>) -> Vec<ConversationPart> {
     let Some(entries) = content.and_then(Value::as_array) else {
         return vec![payload_ref("content", pid)];
     };
@@ -224,7 +249,12 @@ fn content_parts(content: Option<&Value>, pid: &str) -> Vec<ConversationPart> {
                     parts.push(ConversationPart::Text { text: text.to_string() });
                 }
             }
-            Some(label) => parts.push(payload_ref(label, pid)),
+            Some(label) => {
+                if let (Some(images), Some(digest)) = (images.as_deref_mut(), image_digest(entry)) {
+                    images.push(ImageKey { part: parts.len(), digest });
+                }
+                parts.push(payload_ref(label, pid))
+            }
             None => parts.push(payload_ref("content", pid)),
         }
     }
@@ -247,11 +277,16 @@ fn argument_parts(arguments: Option<&Value>, pid: &str, order: KeyOrder) -> Resu
 }
 
 /// Tool output (§6.8).
-fn output_parts(output: Option<&Value>, pid: &str, order: KeyOrder) -> Result<Vec<ConversationPart>> {
+fn output_parts(
+    output: Option<&Value>,
+    pid: &str,
+    order: KeyOrder,
+    images: Option<&mut Vec<ImageKey>>,
+) -> Result<Vec<ConversationPart>> {
     match output {
         None => Ok(vec![payload_ref("tool_output", pid)]),
         Some(Value::String(text)) => Ok(vec![ConversationPart::Text { text: text.clone() }]),
-        Some(array @ Value::Array(_)) => Ok(content_parts(Some(array), pid)),
+        Some(array @ Value::Array(_)) => Ok(content_parts(Some(array), pid, images)),
         Some(other) => json_parts(other, pid, order),
     }
 }
@@ -334,7 +369,43 @@ fn agent_message(item: &Value, pid: &str) -> Result<Candidate> {
         agent_message: Some(AgentMessageMetadata { author: message.author, recipient: message.recipient }),
         parts,
         call_id: None,
+        images: Vec::new(),
     })
+}
+
+/// The hash of an image part's decoded bytes, for a `data:` URL in base64.
+fn image_digest(entry: &Value) -> Option<u128> {
+    let url = entry.get("image_url")?;
+    let url = url.as_str().or_else(|| url.get("url")?.as_str())?;
+    let (_, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
+    let bytes = decode_base64(data)?;
+    // Two fixed-seed 64-bit hashes: the same on every run and machine.
+    let hash = |seed: u64| foldhash::quality::FixedState::with_seed(seed).hash_one(&bytes) as u128;
+    Some(hash(0x243F_6A88_85A3_08D3) << 64 | hash(0x1319_8A2E_0370_7344))
+}
+
+/// Standard or URL-safe base64, padding optional, white space ignored.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' | b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return None,
+        };
+        buffer = buffer << 6 | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((buffer >> bits) as u8);
+        }
+    }
+    Some(bytes)
 }
 
 // ---------------------------------------------------------------------------
@@ -467,6 +538,7 @@ impl Reducer<'_> {
         wall_time_unix_ms: i64,
     ) -> Result<Vec<ItemRef>> {
         let at = Sighting { thread, turn, wall_time_unix_ms };
+        let candidates = self.same_images_same_payload(candidates);
         let mut out = Vec::with_capacity(candidates.len());
         self.items.start_batch();
         let mut scan_from = 0;
@@ -506,6 +578,7 @@ impl Reducer<'_> {
         producers: &[ProducerRef],
         at: Sighting<'_>,
     ) -> Result<Vec<ItemRef>> {
+        let candidates = self.same_images_same_payload(&candidates).into_owned();
         let mut out = Vec::with_capacity(candidates.len());
         self.items.start_batch();
         let mut scan_from = 0;
@@ -587,6 +660,33 @@ impl Reducer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The image-mime repair: each image part refers to the first payload
+    /// that held the same decoded bytes, so a re-sent image matches the item
+    /// it was first seen in. Candidates without image keys (every one when
+    /// the repair is off) pass through untouched.
+    fn same_images_same_payload<'c>(&mut self, candidates: &'c [Candidate]) -> Cow<'c, [Candidate]> {
+        if candidates.iter().all(|candidate| candidate.images.is_empty()) {
+            return Cow::Borrowed(candidates);
+        }
+        let mut repaired = candidates.to_vec();
+        for candidate in &mut repaired {
+            for key in &candidate.images {
+                let Some(ConversationPart::PayloadRef { raw_payload_id, .. }) = candidate.parts.get_mut(key.part) else {
+                    continue;
+                };
+                let first = self.image_payloads.entry(key.digest).or_insert_with(|| raw_payload_id.clone()).clone();
+                if first != *raw_payload_id {
+                    let message = format!(
+                        "image part in {raw_payload_id} has the decoded bytes of the image in {first}: taken as that image"
+                    );
+                    self.note_repair(Repair::ImageMime, raw_payload_id, message);
+                    *raw_payload_id = first;
+                }
+            }
+        }
+        Cow::Owned(repaired)
     }
 
     /// A new conversation item with the next ordinal.

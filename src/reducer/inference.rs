@@ -191,7 +191,7 @@ impl Reducer<'_> {
             .get("output_items")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::reduce(format!("inference response payload {pid} did not contain output_items")))?;
-        let candidates = normalize_items(outputs, pid, self.rules)?;
+        let candidates = normalize_items(outputs, pid, &self.rules)?;
         let baseline = self.take_snapshot(thread);
         let producer = [ProducerRef::Inference { inference_call_id: inference_call_id.to_string() }];
         let items = self.reconcile(

@@ -42,6 +42,7 @@ use crate::limits::Limits;
 use crate::model::RolloutTrace;
 use items::ItemRef;
 pub use lenient::Diagnostic;
+pub use crate::compat::{Repair, Repairs};
 use lenient::Skipped;
 
 /// The reducer's own indexes. Their keys come from the bundle, so they are
@@ -77,6 +78,8 @@ pub struct ReplayOptions {
     /// earlier events (on by default). The result is the same either way;
     /// turn it off where other replays already keep every core busy.
     pub read_ahead: bool,
+    /// Opt-in departures from the reference (none: exactly the reference).
+    pub repairs: Repairs,
 }
 
 impl Default for ReplayOptions {
@@ -87,6 +90,7 @@ impl Default for ReplayOptions {
             partial: false,
             lenient: false,
             read_ahead: true,
+            repairs: Repairs::NONE,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Replay {
     pub diagnostics: Vec<Diagnostic>,
     /// Non-blank lines of `trace.jsonl` read (applied or left out).
     pub events: u64,
+    /// Where opt-in repairs changed the result (none without repairs).
+    pub repairs: Vec<RepairNote>,
     /// The bundle replayed, for reading its payloads later.
     pub bundle: TraceBundle,
 }
@@ -135,7 +141,9 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
         return replay_lenient(bundle, options);
     }
     match run(&bundle, options, &Plan::ALL) {
-        Ok(run) => Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, bundle }),
+        Ok(run) => {
+            Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, repairs: run.repairs, bundle })
+        }
         Err(failure) if options.partial && failure.error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
@@ -144,7 +152,8 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
             let prefix = run(&bundle, options, &plan).map_err(|f| f.error)?;
             let event_type = failure.event.map(|(_, event)| event.payload.type_name());
             let diagnostics = vec![Diagnostic { error: failure.error, event_type, depends_on_line: None }];
-            Ok(Replay { trace: prefix.trace, diagnostics, events: prefix.events + 1, bundle })
+            let events = prefix.events + 1;
+            Ok(Replay { trace: prefix.trace, diagnostics, events, repairs: prefix.repairs, bundle })
         }
         Err(failure) => Err(failure.error),
     }
@@ -166,7 +175,7 @@ fn replay_lenient(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
                 let mut diagnostics: Vec<Diagnostic> = skipped.diagnostics().cloned().chain(unreadable).collect();
                 diagnostics.sort_by_key(Diagnostic::line);
                 let events = run.events + skipped.by_line.len() as u64;
-                return Ok(Replay { trace: run.trace, diagnostics, events, bundle });
+                return Ok(Replay { trace: run.trace, diagnostics, events, repairs: run.repairs, bundle });
             }
             Err(Failure { error, event: Some((line, event)) }) => skipped.add(line, error, &event),
             Err(Failure { error, event: None }) => return Err(error),
@@ -196,6 +205,7 @@ struct Run {
     unreadable: Vec<Error>,
     /// Events read, unreadable lines included, skipped lines not.
     events: u64,
+    repairs: Vec<RepairNote>,
 }
 
 /// Why a pass stopped: the error, with the event when it was one that
@@ -212,7 +222,7 @@ impl From<Error> for Failure {
 }
 
 fn run(bundle: &TraceBundle, options: &ReplayOptions, plan: &Plan<'_>) -> std::result::Result<Run, Failure> {
-    let rules = &options.profile.rules;
+    let rules = options.profile.rules.with_repairs(options.repairs);
     let mut events = bundle.events()?.with_event_types(rules.event_types);
     if plan.keep_going {
         events = events.keep_going();
@@ -238,6 +248,7 @@ fn run(bundle: &TraceBundle, options: &ReplayOptions, plan: &Plan<'_>) -> std::r
                 Err(error) => return Err(Failure::from(error)),
             };
             reducer.ready = payloads;
+            reducer.at = (line, event.seq);
             if let Err(err) = reducer.apply(&event) {
                 let error = err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
                 return Err(Failure { error, event: Some((line, event)) });
@@ -245,12 +256,13 @@ fn run(bundle: &TraceBundle, options: &ReplayOptions, plan: &Plan<'_>) -> std::r
         }
         Ok(())
     })?;
+    let repairs = std::mem::take(&mut reducer.repairs);
     let trace = if plan.stop_before_line.is_some() {
         reducer.into_trace()
     } else {
         reducer.finish().map_err(|err| err.with_bundle(bundle.root()))?
     };
-    Ok(Run { trace, unreadable, events: count })
+    Ok(Run { trace, unreadable, events: count, repairs })
 }
 
 /// The envelope facts every handler may need.
@@ -266,7 +278,7 @@ pub(crate) struct EventContext<'e> {
 pub(crate) struct Reducer<'b> {
     bundle: &'b TraceBundle,
     /// The profile's rules, read where each applies.
-    rules: &'static Rules,
+    rules: Rules,
     trace: RolloutTrace,
     /// Every conversation item's replay state; its length gives the next
     /// `conversation_item:<n>` ordinal.
@@ -293,10 +305,26 @@ pub(crate) struct Reducer<'b> {
     pending_edges: Vec<agents::PendingEdge>,
     /// Bytes of the bundle read so far, against `Limits::max_bundle_bytes`.
     bytes_read: u64,
+    /// The line and seq of the event being applied.
+    at: (u64, u64),
+    /// Image-mime repair: the first payload that held each image's bytes.
+    image_payloads: HashMap<u128, String>,
+    /// Where repairs changed the result.
+    repairs: Vec<RepairNote>,
+}
+
+/// Where an opt-in repair made the result depart from the reference's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairNote {
+    pub repair: Repair,
+    pub line: u64,
+    pub seq: u64,
+    pub raw_payload_id: String,
+    pub message: String,
 }
 
 impl<'b> Reducer<'b> {
-    fn new(bundle: &'b TraceBundle, rules: &'static Rules) -> Self {
+    fn new(bundle: &'b TraceBundle, rules: Rules) -> Self {
         Reducer {
             bundle,
             rules,
@@ -312,7 +340,15 @@ impl<'b> Reducer<'b> {
             code_cells: code_cell::CodeCellState::default(),
             pending_edges: Vec::new(),
             bytes_read: std::fs::metadata(bundle.event_log_path()).map_or(0, |m| m.len()),
+            at: (0, 0),
+            image_payloads: HashMap::default(),
+            repairs: Vec::new(),
         }
+    }
+
+    fn note_repair(&mut self, repair: Repair, raw_payload_id: &str, message: String) {
+        let (line, seq) = self.at;
+        self.repairs.push(RepairNote { repair, line, seq, raw_payload_id: raw_payload_id.to_string(), message });
     }
 
     /// Applies one event: register its payload refs, then handle it.

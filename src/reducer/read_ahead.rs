@@ -95,7 +95,7 @@ pub(crate) struct PayloadReader<'b> {
 }
 
 impl<'b> PayloadReader<'b> {
-    pub fn new(bundle: &'b TraceBundle, rules: &'static Rules) -> Self {
+    pub fn new(bundle: &'b TraceBundle, rules: Rules) -> Self {
         PayloadReader { bundle, requests: RequestReader::new(bundle, rules), buffer: Vec::new() }
     }
 

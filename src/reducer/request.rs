@@ -90,7 +90,7 @@ pub(crate) struct RequestReader {
     /// The fast path leaves the nesting limit to serde_json, which is only
     /// right for a bundle limit at least as high as serde_json's.
     fast_path: bool,
-    rules: &'static Rules,
+    rules: Rules,
 }
 
 /// The reducer's half: per thread, the candidates of the last request's
@@ -146,7 +146,7 @@ enum Fast {
 
 impl RequestReader {
     /// Created on the replaying thread (tests choose the path there).
-    pub(crate) fn new(bundle: &TraceBundle, rules: &'static Rules) -> Self {
+    pub(crate) fn new(bundle: &TraceBundle, rules: Rules) -> Self {
         #[cfg(test)]
         let fast_path = !VALUE_PATH_ONLY.get();
         #[cfg(not(test))]
@@ -174,7 +174,7 @@ impl RequestReader {
         let body = bundle.parse_payload(payload, &bytes)?;
         let size = bytes.len();
         self.spare = bytes;
-        Ok(ReadRequest { size, body: value_body(&body, &payload.raw_payload_id, self.rules) })
+        Ok(ReadRequest { size, body: value_body(&body, &payload.raw_payload_id, &self.rules) })
     }
 
     /// Frees the memo of a thread that ended: with many threads, memos
@@ -238,7 +238,7 @@ impl RequestReader {
             let item = match slot {
                 Slot::Known(None) => None,
                 Slot::Known(Some(at)) => Some(RequestItem::Known(at)),
-                Slot::New(value) => match normalize_listed_item(&value, pid, self.rules) {
+                Slot::New(value) => match normalize_listed_item(&value, pid, &self.rules) {
                     Ok(candidate) => candidate.map(RequestItem::New),
                     Err(error) => return Fast::Read(ReadRequest { size, body: Err(error) }),
                 },
