@@ -112,6 +112,12 @@ impl TraceBundle {
     /// The raw events in file order. Blank lines are skipped; each item is
     /// one event or the error that stops reading.
     pub fn events(&self) -> Result<EventReader> {
+        self.events_from(0, 0)
+    }
+
+    /// The events after byte `offset` of the log (the start of the line
+    /// after line `lines_before`), for following a log as it grows.
+    pub fn events_from(&self, offset: u64, lines_before: u64) -> Result<EventReader> {
         let path = self.event_log_path();
         let (file, size) = open_regular(&path).map_err(|err| {
             Error::new(ErrorKind::Bundle, format!("open trace event log {}: {err}", path.display()))
@@ -126,11 +132,22 @@ impl TraceBundle {
             .with_bundle(&self.root)
             .with_file(EVENT_LOG_FILE));
         }
+        let mut file = file;
+        if offset > 0 {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::Start(offset)).map_err(|err| {
+                Error::new(ErrorKind::Bundle, format!("seek in trace event log {}: {err}", path.display()))
+                    .with_bundle(&self.root)
+                    .with_file(EVENT_LOG_FILE)
+            })?;
+        }
         Ok(EventReader {
             root: self.root.clone(),
             reader: BufReader::new(file),
             limits: self.limits,
-            line: 0,
+            line: lines_before,
+            position: offset,
+            complete_lines_only: false,
             events: 0,
             buf: Vec::new(),
             done: false,
@@ -421,9 +438,27 @@ pub struct EventReader {
     /// After a line that cannot be read as an event, go on with the next
     /// one (lenient replay) instead of stopping.
     keep_going: bool,
+    /// Bytes of the log read as whole lines so far.
+    position: u64,
+    /// Leave a last line without its newline unread (it may still be
+    /// being written) instead of reading it as a line.
+    complete_lines_only: bool,
 }
 
 impl EventReader {
+    /// Stops before a last line that has no newline yet, leaving it for a
+    /// later reader (see `position`).
+    pub fn complete_lines_only(mut self) -> Self {
+        self.complete_lines_only = true;
+        self
+    }
+
+    /// The byte offset just after the last line read (where a later
+    /// reader of the same log goes on), and that line's number.
+    pub fn position(&self) -> (u64, u64) {
+        (self.position, self.line)
+    }
+
     /// Yields the error of a line that cannot be read as an event and goes
     /// on with the next line; errors of the file itself still stop it.
     pub fn keep_going(mut self) -> Self {
@@ -457,9 +492,11 @@ impl EventReader {
     fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
         while !self.buf.ends_with(b"\n") {
             self.buf.clear();
-            if (&mut self.reader).take(64 * 1024).read_until(b'\n', &mut self.buf)? == 0 {
+            let read = (&mut self.reader).take(64 * 1024).read_until(b'\n', &mut self.buf)?;
+            if read == 0 {
                 break;
             }
+            self.position += read as u64;
         }
         Ok(())
     }
@@ -475,10 +512,17 @@ impl Iterator for EventReader {
             let limit = self.limits.max_record_bytes;
             match (&mut self.reader).take(limit + 1).read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
+                    self.line -= 1;
                     self.done = true;
                     return None;
                 }
-                Ok(_) => {}
+                Ok(_) if self.complete_lines_only && !self.buf.ends_with(b"\n") => {
+                    // A line still being written: leave it for later.
+                    self.line -= 1;
+                    self.done = true;
+                    return None;
+                }
+                Ok(read) => self.position += read as u64,
                 Err(err) => {
                     let error = self.error(format!("read trace event line {}: {err}", self.line));
                     return self.fail(error);

@@ -328,7 +328,7 @@ fn delivery(item: &ConversationItem) -> Option<(String, String, String)> {
     }
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// (author, content) when the item is a delivery addressed to its
     /// thread; worked out once per item (see `Delivery`).
     fn delivery_of_item(&mut self, item: ItemRef) -> Option<&(String, String)> {
@@ -639,29 +639,8 @@ impl Reducer<'_> {
 
     /// *upsert-edge*: a second observation must agree on the endpoints.
     fn upsert_edge(&mut self, edge: InteractionEdge) -> Result<()> {
-        match self.trace.interaction_edges.get_mut(&edge.edge_id) {
-            Some(existing) => {
-                if existing.kind != edge.kind || existing.source != edge.source || existing.target != edge.target {
-                    return Err(Error::reduce(format!(
-                        "interaction edge {} was observed with conflicting endpoints",
-                        edge.edge_id
-                    )));
-                }
-                existing.started_at_unix_ms = existing.started_at_unix_ms.min(edge.started_at_unix_ms);
-                existing.ended_at_unix_ms = merge_ended(existing.ended_at_unix_ms, edge.ended_at_unix_ms);
-                for id in edge.carried_item_ids {
-                    push_unique(&mut existing.carried_item_ids, id);
-                }
-                for id in edge.carried_raw_payload_ids {
-                    push_unique(&mut existing.carried_raw_payload_ids, id);
-                }
-            }
-            None => {
-                if let TraceAnchor::ConversationItem { item_id } = &edge.target {
-                    self.items.get_mut(ItemRef::of(item_id)).edge_target = true;
-                }
-                self.trace.interaction_edges.insert(edge.edge_id.clone(), edge);
-            }
+        if let Some(target) = upsert_edge(&mut self.trace.interaction_edges, edge)? {
+            self.items.get_mut(target).edge_target = true;
         }
         Ok(())
     }
@@ -700,7 +679,19 @@ impl Reducer<'_> {
 
     /// §6.10: after the last event, spawns fall back to the child thread.
     pub(super) fn resolve_spawn_edge_fallbacks(&mut self) -> Result<()> {
-        for pending in std::mem::take(&mut self.pending_edges) {
+        for edge in self.spawn_edge_fallbacks()? {
+            self.upsert_edge(edge)?;
+        }
+        self.pending_edges.clear();
+        Ok(())
+    }
+
+    /// The edges of spawns whose delivery never showed up, to the child
+    /// thread: what the end of the replay adds (a live snapshot adds them
+    /// to its copy).
+    pub(super) fn spawn_edge_fallbacks(&self) -> Result<Vec<InteractionEdge>> {
+        let mut edges = Vec::new();
+        for pending in &self.pending_edges {
             let Some(fallback) = pending.spawn_fallback_thread.clone() else {
                 continue;
             };
@@ -713,9 +704,42 @@ impl Reducer<'_> {
             if !self.trace.threads.contains_key(&fallback) {
                 continue;
             }
-            self.upsert_edge(pending.into_edge(TraceAnchor::Thread { thread_id: fallback }, Vec::new()))?;
+            edges.push(pending.clone().into_edge(TraceAnchor::Thread { thread_id: fallback }, Vec::new()));
         }
-        Ok(())
+        Ok(edges)
+    }
+}
+
+/// Adds an edge, or merges it into the one with its id (the same endpoints,
+/// the widest time window, every carried id once). Returns the item a new
+/// edge targets.
+pub(super) fn upsert_edge(edges: &mut crate::model::Map<InteractionEdge>, edge: InteractionEdge) -> Result<Option<ItemRef>> {
+    match edges.get_mut(&edge.edge_id) {
+        Some(existing) => {
+            if existing.kind != edge.kind || existing.source != edge.source || existing.target != edge.target {
+                return Err(Error::reduce(format!(
+                    "interaction edge {} was observed with conflicting endpoints",
+                    edge.edge_id
+                )));
+            }
+            existing.started_at_unix_ms = existing.started_at_unix_ms.min(edge.started_at_unix_ms);
+            existing.ended_at_unix_ms = merge_ended(existing.ended_at_unix_ms, edge.ended_at_unix_ms);
+            for id in edge.carried_item_ids {
+                push_unique(&mut existing.carried_item_ids, id);
+            }
+            for id in edge.carried_raw_payload_ids {
+                push_unique(&mut existing.carried_raw_payload_ids, id);
+            }
+            Ok(None)
+        }
+        None => {
+            let target = match &edge.target {
+                TraceAnchor::ConversationItem { item_id } => Some(ItemRef::of(item_id)),
+                _ => None,
+            };
+            edges.insert(edge.edge_id.clone(), edge);
+            Ok(target)
+        }
     }
 }
 

@@ -100,7 +100,7 @@ fn apply_lifecycle(cell: &mut CodeCell, seq: u64, wall_time_unix_ms: i64, runtim
     }
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// The code cell a runtime cell id names in a thread, queued or not.
     pub(super) fn code_cell_for_runtime_id(&self, thread: &str, runtime_cell_id: &str) -> Option<String> {
         self.code_cells.runtime_index.get(&(thread.to_string(), runtime_cell_id.to_string())).cloned()

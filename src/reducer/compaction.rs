@@ -20,7 +20,7 @@ pub(crate) struct CompactionRequestStart<'e> {
     pub request_payload: &'e RawPayloadRef,
 }
 
-impl Reducer<'_> {
+impl Reducer {
     pub(super) fn compaction_request_started(
         &mut self,
         cx: EventContext<'_>,

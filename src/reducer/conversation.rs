@@ -523,7 +523,7 @@ pub(crate) struct Sighting<'a> {
     pub wall_time_unix_ms: i64,
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// The reconcile procedure of §7.4 over one batch of candidates.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reconcile(

@@ -28,7 +28,7 @@ pub(crate) struct InferenceEnd<'e> {
     pub response_payload: Option<&'e RawPayloadRef>,
 }
 
-impl Reducer<'_> {
+impl Reducer {
     pub(super) fn inference_started(&mut self, cx: EventContext<'_>, start: InferenceStart<'_>) -> Result<()> {
         let id = start.inference_call_id;
         if self.trace.inference_calls.contains_key(id) {

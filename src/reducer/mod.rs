@@ -31,6 +31,7 @@ mod tool;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -125,7 +126,8 @@ pub fn replay_bundle_with(path: impl AsRef<Path>, options: &ReplayOptions) -> Re
 /// Replays an opened bundle strictly, as the reducer of `profile` does.
 pub fn replay(bundle: &TraceBundle, profile: &'static Profile) -> Result<RolloutTrace> {
     let options = ReplayOptions { profile, ..ReplayOptions::default() };
-    crate::error::catch_panics(|| run(bundle, &options, &Plan::ALL).map(|run| run.trace).map_err(|f| f.error))
+    let shared = Arc::new(bundle.clone());
+    crate::error::catch_panics(|| run(&shared, &options, &Plan::ALL).map(|run| run.trace).map_err(|f| f.error))
         .map_err(|err| err.with_bundle(bundle.root()))
 }
 
@@ -137,12 +139,13 @@ pub fn replay_with(bundle: TraceBundle, options: &ReplayOptions) -> Result<Repla
 }
 
 fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
+    let bundle = Arc::new(bundle);
     if options.lenient {
         return replay_lenient(bundle, options);
     }
     match run(&bundle, options, &Plan::ALL) {
         Ok(run) => {
-            Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, repairs: run.repairs, bundle })
+            Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, repairs: run.repairs, bundle: Arc::unwrap_or_clone(bundle) })
         }
         Err(failure) if options.partial && failure.error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
@@ -153,7 +156,7 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
             let event_type = failure.event.map(|(_, event)| event.payload.type_name());
             let diagnostics = vec![Diagnostic { error: failure.error, event_type, depends_on_line: None }];
             let events = prefix.events + 1;
-            Ok(Replay { trace: prefix.trace, diagnostics, events, repairs: prefix.repairs, bundle })
+            Ok(Replay { trace: prefix.trace, diagnostics, events, repairs: prefix.repairs, bundle: Arc::unwrap_or_clone(bundle) })
         }
         Err(failure) => Err(failure.error),
     }
@@ -161,7 +164,7 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
 
 /// See `lenient`: each failing event is skipped and the replay starts over
 /// without it, until one runs through.
-fn replay_lenient(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay> {
+fn replay_lenient(bundle: Arc<TraceBundle>, options: &ReplayOptions) -> Result<Replay> {
     let mut skipped = Skipped::default();
     loop {
         let plan = Plan { stop_before_line: None, skipped: Some(&skipped), keep_going: true };
@@ -175,7 +178,7 @@ fn replay_lenient(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
                 let mut diagnostics: Vec<Diagnostic> = skipped.diagnostics().cloned().chain(unreadable).collect();
                 diagnostics.sort_by_key(Diagnostic::line);
                 let events = run.events + skipped.by_line.len() as u64;
-                return Ok(Replay { trace: run.trace, diagnostics, events, repairs: run.repairs, bundle });
+                return Ok(Replay { trace: run.trace, diagnostics, events, repairs: run.repairs, bundle: Arc::unwrap_or_clone(bundle) });
             }
             Err(Failure { error, event: Some((line, event)) }) => skipped.add(line, error, &event),
             Err(Failure { error, event: None }) => return Err(error),
@@ -221,7 +224,7 @@ impl From<Error> for Failure {
     }
 }
 
-fn run(bundle: &TraceBundle, options: &ReplayOptions, plan: &Plan<'_>) -> std::result::Result<Run, Failure> {
+fn run(bundle: &Arc<TraceBundle>, options: &ReplayOptions, plan: &Plan<'_>) -> std::result::Result<Run, Failure> {
     let rules = options.profile.rules.with_repairs(options.repairs);
     let mut events = bundle.events()?.with_event_types(rules.event_types);
     if plan.keep_going {
@@ -275,8 +278,8 @@ pub(crate) struct EventContext<'e> {
 }
 
 /// The replay: the trace being built and the hidden reducer state.
-pub(crate) struct Reducer<'b> {
-    bundle: &'b TraceBundle,
+pub(crate) struct Reducer {
+    bundle: Arc<TraceBundle>,
     /// The profile's rules, read where each applies.
     rules: Rules,
     trace: RolloutTrace,
@@ -323,10 +326,10 @@ pub struct RepairNote {
     pub message: String,
 }
 
-impl<'b> Reducer<'b> {
-    fn new(bundle: &'b TraceBundle, rules: Rules) -> Self {
+impl Reducer {
+    fn new(bundle: &Arc<TraceBundle>, rules: Rules) -> Self {
         Reducer {
-            bundle,
+            bundle: bundle.clone(),
             rules,
             trace: RolloutTrace::new(bundle.manifest()),
             items: items::Items::default(),

@@ -25,6 +25,8 @@ use serde_json::Value;
 
 use super::request::{ReadRequest, RequestReader};
 use crate::compat::Rules;
+use std::sync::Arc;
+
 use crate::bundle::{LocatedEvent, TraceBundle};
 use crate::error::Result;
 use crate::format::{RawPayloadRef, RawTraceEventPayload as E};
@@ -88,15 +90,15 @@ impl ReadyPayloads {
 
 /// Reads events and their payloads in log order. It owns the reader's half
 /// of the request memo, so one `PayloadReader` must see every event.
-pub(crate) struct PayloadReader<'b> {
-    bundle: &'b TraceBundle,
+pub(crate) struct PayloadReader {
+    bundle: Arc<TraceBundle>,
     requests: RequestReader,
     buffer: Vec<u8>,
 }
 
-impl<'b> PayloadReader<'b> {
-    pub fn new(bundle: &'b TraceBundle, rules: Rules) -> Self {
-        PayloadReader { bundle, requests: RequestReader::new(bundle, rules), buffer: Vec::new() }
+impl PayloadReader {
+    pub fn new(bundle: &Arc<TraceBundle>, rules: Rules) -> Self {
+        PayloadReader { bundle: bundle.clone(), requests: RequestReader::new(bundle, rules), buffer: Vec::new() }
     }
 
     /// Reads the payloads that `event`'s handler always reads, and parses
@@ -107,7 +109,7 @@ impl<'b> PayloadReader<'b> {
         let mut held = EVENT_BYTES;
         let value_payload = match &event.event.payload {
             E::InferenceStarted { thread_id, request_payload, .. } => {
-                let request = self.requests.read(self.bundle, request_payload, thread_id);
+                let request = self.requests.read(&self.bundle, request_payload, thread_id);
                 held += request.as_ref().map_or(0, |request| request.size);
                 payloads.request = Some((request_payload.raw_payload_id.clone(), request));
                 None
@@ -157,7 +159,7 @@ impl<'b> PayloadReader<'b> {
 /// `threaded`, reading runs on a second thread.
 pub(crate) fn with_ready_events<R>(
     events: impl Iterator<Item = Result<LocatedEvent>> + Send,
-    mut reader: PayloadReader<'_>,
+    mut reader: PayloadReader,
     stop_before_line: Option<u64>,
     threaded: bool,
     replay: impl FnOnce(&mut dyn Iterator<Item = Result<ReadyEvent>>) -> R,

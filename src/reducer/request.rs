@@ -281,7 +281,7 @@ fn value_body(body: &Value, pid: &str, rules: &Rules) -> Result<RequestBody> {
     })
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// The request read ahead for this event, with the reference's errors:
     /// read and parse errors, then the bundle limit, then the items'.
     pub(super) fn read_request(&mut self, payload: &RawPayloadRef, thread: &str) -> Result<Request> {

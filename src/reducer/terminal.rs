@@ -206,7 +206,7 @@ fn parse_write_stdin_invocation(body: &Value) -> std::result::Result<(String, Te
     Ok((terminal_id, request))
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// §4.2: a write_stdin dispatch creates its operation at tool start.
     pub(super) fn terminal_operation_from_invocation(
         &mut self,

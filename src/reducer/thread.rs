@@ -44,7 +44,7 @@ pub(crate) fn last_segment(path: &str) -> &str {
     path.rsplit('/').find(|segment| !segment.is_empty()).unwrap_or(path)
 }
 
-impl Reducer<'_> {
+impl Reducer {
     pub(super) fn thread_started(
         &mut self,
         cx: EventContext<'_>,

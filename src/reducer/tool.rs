@@ -81,7 +81,7 @@ impl ModelCallTools {
     }
 }
 
-impl Reducer<'_> {
+impl Reducer {
     /// `tool_call_started`, steps 1–14 of §3.1 in order.
     pub(super) fn tool_call_started(&mut self, cx: EventContext<'_>, start: ToolStart<'_>) -> Result<()> {
         let id = start.tool_call_id;
