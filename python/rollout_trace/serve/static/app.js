@@ -39,6 +39,8 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
+function put(el, ...children) { return append(clear(el), children); }
+
 function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
 
 async function getJSON(url) {
@@ -134,7 +136,7 @@ function listPage() {
   const info = h("span", { id: "list-info", class: "muted" });
   const table = h("table", { id: "bundles", class: "grid" });
   const more = h("div", { id: "list-more" });
-  clear(app).append(h("section", { class: "list" }, h("div", { class: "toolbar" }, filter, status, info), table, more));
+  put(app, h("section", { class: "list" }, h("div", { class: "toolbar" }, filter, status, info), table, more));
 
   function render() {
     const data = listState.data;
@@ -158,7 +160,7 @@ function listPage() {
     }, label)));
     const body = h("tbody");
     for (const row of rows.slice(0, listState.shown)) body.append(listRow(row));
-    clear(table).append(h("thead", {}, head), body);
+    put(table, h("thead", {}, head), body);
     clear(more);
     if (rows.length > listState.shown) {
       more.append(h("button", { onclick: () => { listState.shown += 500; render(); }, text: `show ${Math.min(500, rows.length - listState.shown)} more` }));
@@ -225,7 +227,7 @@ function bundlePage(params) {
   const sel = params.get("sel");
   if (sel && sel.includes(":")) st.selected = { kind: sel.slice(0, sel.indexOf(":")), id: sel.slice(sel.indexOf(":") + 1) };
 
-  clear(crumbs).append(h("span", { class: "sep", text: "›" }), h("span", { id: "crumb-bundle", text: b }));
+  put(crumbs, h("span", { class: "sep", text: "›" }), h("span", { id: "crumb-bundle", text: b }));
   const banner = h("div", { id: "banner" });
   const stats = h("div", { id: "stats" });
   const searchBox = h("input", { id: "search", type: "search", placeholder: "search ids, tool names, text…", autocomplete: "off" });
@@ -236,7 +238,7 @@ function bundlePage(params) {
   const tabs = h("div", { id: "tabs" });
   const view = h("div", { id: "view" });
   const side = h("aside", { id: "detail" }, h("p", { class: "muted", text: "Select a turn, inference, tool call or item." }));
-  clear(app).append(h("section", { class: "bundle" },
+  put(app, h("section", { class: "bundle" },
     h("div", { class: "bundle-head" }, stats,
       h("div", { class: "searchwrap" }, searchBox, results),
       h("label", { class: "follow" }, follow, " follow latest")),
@@ -263,7 +265,7 @@ function bundlePage(params) {
     const o = st.overview;
     const sm = o.summary || {};
     const u = sm.usage || {};
-    clear(stats).append(
+    put(stats, 
       h("span", { class: "title", text: b }), o.status ? badge(o.status) : null,
       h("span", { class: "kv" }, "started ", h("b", { text: when(o.started) })),
       h("span", { class: "kv" }, "duration ", h("b", { text: duration(sm.duration_ms) })),
@@ -308,12 +310,12 @@ function bundlePage(params) {
         kids.length ? h("ul", {}, kids.map(node)) : null);
     }
     const roots = o.threads.filter((t) => !t.parent || !o.threads.some((x) => x.id === t.parent));
-    clear(tree).append(h("h3", { text: "Threads" }), h("ul", { class: "tree" }, roots.map(node)));
+    put(tree, h("h3", { text: "Threads" }), h("ul", { class: "tree" }, roots.map(node)));
   }
 
   function renderTabs() {
     const names = [["timeline", "Timeline"], ["transcript", "Transcript"], ["graph", "Agent graph"], ["prompt", "Prompt inspector"]];
-    clear(tabs).append(names.map(([key, label]) => h("button", {
+    put(tabs, names.map(([key, label]) => h("button", {
       class: "tab" + (st.tab === key ? " active" : ""), "data-tab": key,
       onclick: () => { st.tab = key; updateHash(); renderTabs(); renderView(); },
     }, label)));
@@ -337,7 +339,7 @@ function bundlePage(params) {
       else if (st.tab === "graph") renderGraph();
       else if (st.tab === "prompt") await renderPrompt(token);
     } catch (error) {
-      if (token === viewToken) clear(view).append(h("div", { class: "error-banner", text: `cannot load: ${error.message}` }));
+      if (token === viewToken) put(view, h("div", { class: "error-banner", text: `cannot load: ${error.message}` }));
     }
     if (token === viewToken) { if (st.follow) followLatest(); else view.scrollTop = keepScroll; }
   }
@@ -391,7 +393,7 @@ function bundlePage(params) {
     }
     append(rows, data.turns.map((turn) => row(turn, 0)));
     if (!data.turns.length) rows.append(h("p", { class: "muted", text: "No turns yet." }));
-    clear(view).append(h("div", { class: "view-head" },
+    put(view, h("div", { class: "view-head" },
       h("b", { text: threadLabel(st.thread) }), " ", badge(w.status), h("span", { class: "muted", text: ` ${duration(w.ms)} · ${data.turns.length} turns` })), rows);
   }
 
@@ -426,7 +428,7 @@ function bundlePage(params) {
       text: `load ${Math.min(200, data.total - data.items.length)} more of ${data.total - data.items.length}`,
       onclick: () => { st.transcriptLimit += 200; renderView(); },
     }) : null;
-    clear(view).append(h("div", { class: "view-head" }, h("b", { text: threadLabel(st.thread) }),
+    put(view, h("div", { class: "view-head" }, h("b", { text: threadLabel(st.thread) }),
       h("span", { class: "muted", text: ` ${data.total} items` })), list, more);
   }
 
@@ -454,24 +456,31 @@ function bundlePage(params) {
       s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
         s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))));
     const pairCount = {};
-    o.edges.forEach((e) => {
+    const edges = o.edges.slice().sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : 1));
+    const labels = [];
+    edges.forEach((e, index) => {
       if (!pos[e.source_thread] || !pos[e.target_thread]) return;
       const key = [e.source_thread, e.target_thread].sort().join("|");
       const n = (pairCount[key] = (pairCount[key] || 0) + 1);
       const x1 = cx(e.source_thread), y1 = cy(e.source_thread), x2 = cx(e.target_thread), y2 = cy(e.target_thread);
       const down = y2 >= y1 ? 1 : -1;
-      const bend = (n - 1) * 22 * (e.kind === "agent_result" ? -1 : 1) + (e.kind === "agent_result" ? -18 : 18);
+      const side = n % 2 ? 1 : -1;
+      const bend = side * (16 + Math.floor((n - 1) / 2) * 30);
       const sy = y1 + down * nodeH / 2, ey = y2 - down * nodeH / 2;
-      const mx = (x1 + x2) / 2 + bend, my = (sy + ey) / 2;
-      const d = `M${x1 + bend / 3},${sy} Q${mx},${my} ${x2 + bend / 3},${ey}`;
+      const mx = (x1 + x2) / 2 + bend * 2, my = (sy + ey) / 2;
+      const ax = x1 + bend / 2, bx = x2 + bend / 2;
+      const d = `M${ax},${sy} Q${mx},${my} ${bx},${ey}`;
+      const lx = 0.25 * ax + 0.5 * mx + 0.25 * bx, ly = 0.25 * sy + 0.5 * my + 0.25 * ey;
       const target = e.tool_call_id ? { kind: "tool", id: e.tool_call_id } : (e.target.type === "item" ? { kind: "item", id: e.target.id } : { kind: "edge", id: e.id });
       const g = s("g", { class: `edge e-${e.kind}` + (isSelected(target.kind, target.id) ? " selected" : ""), "data-edge": e.id, tabindex: 0,
         onclick: () => select(target.kind, target.id) },
-        s("title", { text: `${e.kind}: ${threadLabel(e.source_thread)} → ${threadLabel(e.target_thread)}` }),
-        s("path", { d, class: "hit" }), s("path", { d, class: "line", "marker-end": "url(#arrow)" }),
-        s("text", { x: mx + (bend > 0 ? 4 : -4), y: my, "text-anchor": bend > 0 ? "start" : "end", class: "elabel", text: e.kind }));
+        s("title", { text: `#${index + 1} ${e.kind}: ${threadLabel(e.source_thread)} → ${threadLabel(e.target_thread)}` }),
+        s("path", { d, class: "hit" }), s("path", { d, class: "line", "marker-end": "url(#arrow)" }));
       svg.append(g);
+      labels.push(s("g", { class: `elabel e-${e.kind}`, onclick: () => select(target.kind, target.id) },
+        s("circle", { cx: lx, cy: ly, r: 8 }), s("text", { x: lx, y: ly + 3.5, "text-anchor": "middle", text: String(index + 1) })));
     });
+    for (const label of labels) svg.append(label);
     for (const t of o.threads) {
       if (!pos[t.id]) continue;
       const x = cx(t.id) - nodeW / 2, y = cy(t.id) - nodeH / 2;
@@ -480,21 +489,23 @@ function bundlePage(params) {
         s("text", { x: x + 10, y: y + 19, class: "npath", text: t.agent_path.length > 24 ? "…" + t.agent_path.slice(-23) : t.agent_path }),
         s("text", { x: x + 10, y: y + 36, class: "nmeta", text: `${t.nickname || ""} ${t.window.status} ${duration(t.window.ms)}`.trim() })));
     }
-    const table = h("table", { class: "grid edges" }, h("thead", {}, h("tr", {}, ["Time", "Kind", "From", "To", "Opens"].map((x) => h("th", { text: x })))),
-      h("tbody", {}, o.edges.map((e) => {
+    const legend = h("div", { class: "legend" }, ["spawn_agent", "assign_agent_task", "send_message", "agent_result", "close_agent"]
+      .map((k) => h("span", { class: `key e-${k}` }, h("span", { class: "swatch" }), k)));
+    const table = h("table", { class: "grid edges" }, h("thead", {}, h("tr", {}, ["#", "Time", "Kind", "From", "To", "Opens"].map((x) => h("th", { text: x })))),
+      h("tbody", {}, edges.map((e, index) => {
         const target = e.tool_call_id ? ["tool", e.tool_call_id, "tool call"] : e.target.type === "item" ? ["item", e.target.id, "delivered message"] : ["edge", e.id, "edge"];
         return h("tr", { class: "clickable", "data-edge": e.id, onclick: () => select(target[0], target[1]) },
-          h("td", { class: "nowrap", text: when(e.start) }), h("td", { text: e.kind }),
+          h("td", { class: "num", text: String(index + 1) }), h("td", { class: "nowrap", text: when(e.start) }), h("td", { text: e.kind }),
           h("td", { text: threadLabel(e.source_thread) }), h("td", { text: threadLabel(e.target_thread) }), h("td", { class: "muted", text: target[2] }));
       })));
-    clear(view).append(h("div", { class: "view-head" }, h("b", { text: "Agent graph" }),
+    put(view, h("div", { class: "view-head" }, h("b", { text: "Agent graph" }),
       h("span", { class: "muted", text: ` ${o.threads.length} threads · ${o.edges.length} interaction edges — click an edge to open the tool call or message behind it` })),
-      h("div", { class: "graphwrap" }, svg), table);
+      h("div", { class: "graphwrap" }, svg), legend, table);
   }
 
   async function renderPrompt(token) {
     const id = st.promptFor;
-    if (!id) { clear(view).append(h("p", { class: "muted", text: "Select an inference call (Timeline) and press “Prompt inspector”." })); return; }
+    if (!id) { put(view, h("p", { class: "muted", text: "Select an inference call (Timeline) and press “Prompt inspector”." })); return; }
     const p = await getJSON("/api/prompt?" + q({ b, id }));
     if (token !== viewToken) return;
     const sec = p.sections;
@@ -508,7 +519,7 @@ function bundlePage(params) {
     const usage = u ? h("table", { class: "grid usage" }, h("tbody", {},
       [["input", u.input], ["cached input", u.cached], ["uncached input", u.input - u.cached], ["output", u.output], ["reasoning", u.reasoning]]
         .map(([k, v]) => h("tr", {}, h("td", { text: k }), h("td", { class: "num", text: num(v) }))))) : h("p", { class: "muted", text: "no usage reported" });
-    clear(view).append(
+    put(view, 
       h("div", { class: "view-head" }, h("b", { text: "Prompt inspector" }), " ", h("span", { class: "mono", text: short(p.id) }), " ", badge(p.window.status),
         h("span", { class: "muted", text: ` ${p.model} · ${duration(p.window.ms)}` }),
         p.previous_inference_id ? h("a", { href: "#", class: "prev", text: " · previous inference", onclick: (ev) => { ev.preventDefault(); openPrompt(p.previous_inference_id); } }) : null),
@@ -558,7 +569,7 @@ function bundlePage(params) {
     const url = "/api/payload?" + q({ b, id: p.id });
     const pre = h("pre", { class: "body raw", "data-payload": p.id });
     const status = h("div", { class: "muted", text: "loading…" });
-    clear(out).append(status, pre, h("a", { href: url + "&download=1", text: "download", class: "muted" }));
+    put(out, status, pre, h("a", { href: url + "&download=1", text: "download", class: "muted" }));
     const response = await fetch(url);
     if (!response.ok) { status.textContent = `cannot load: ${response.status}`; return; }
     const reader = response.body.getReader();
@@ -598,14 +609,14 @@ function bundlePage(params) {
     for (const el of document.querySelectorAll(`[data-id="${CSS.escape(id)}"]`)) el.classList.add("selected");
     if (kind === "payload") {
       const out = h("div");
-      clear(side).append(h("h3", { text: "Raw payload" }), out);
+      put(side, h("h3", { text: "Raw payload" }), out);
       await streamPayload({ id, kind: "payload", size: null }, out);
       return;
     }
-    clear(side).append(h("p", { class: "muted", text: "loading…" }));
+    put(side, h("p", { class: "muted", text: "loading…" }));
     let d;
     try { d = await getJSON("/api/object?" + q({ b, kind, id })); } catch (error) {
-      clear(side).append(h("div", { class: "error-banner", text: error.message })); return;
+      put(side, h("div", { class: "error-banner", text: error.message })); return;
     }
     if (!st.selected || st.selected.id !== id) return;
     if (d.thread_id && d.thread_id !== st.thread && st.overview.threads.some((t) => t.id === d.thread_id) && kind !== "thread") {
@@ -660,7 +671,8 @@ function bundlePage(params) {
       body.push(terminalView(d));
     }
     body.push(payloadList(d.payloads));
-    clear(side).append(headLine, title, body);
+    put(side, headLine, title, body);
+    side.scrollTop = 0;
   }
 
   function terminalView(t) {
@@ -681,7 +693,7 @@ function bundlePage(params) {
     let data;
     try { data = await getJSON("/api/search?" + q({ b, q: query })); } catch (error) { return; }
     if (token !== searchToken) return;
-    clear(results).append(h("div", { class: "muted", text: `${data.total} matches` + (data.total > data.results.length ? ` (first ${data.results.length})` : "") }),
+    put(results, h("div", { class: "muted", text: `${data.total} matches` + (data.total > data.results.length ? ` (first ${data.results.length})` : "") }),
       data.results.map((r) => h("a", { href: "#", class: "hit", "data-kind": r.kind, "data-id": r.id, onclick: (ev) => {
         ev.preventDefault(); results.hidden = true;
         if (r.kind === "thread") { selectThread(r.id); select("thread", r.id); } else select(r.kind, r.id);
@@ -703,13 +715,13 @@ function bundlePage(params) {
     renderHead();
     renderTree();
     renderTabs();
-    if (!o.threads.length) { clear(view).append(h("p", { class: "muted", text: "Nothing to show." })); return; }
+    if (!o.threads.length) { put(view, h("p", { class: "muted", text: "Nothing to show." })); return; }
     await renderView();
     document.body.dataset.ready = "1";
   }
 
   loadOverview().then(() => { if (st.selected) select(st.selected.kind, st.selected.id); })
-    .catch((error) => { clear(view).append(h("div", { class: "error-banner", text: `cannot open ${b}: ${error.message}` })); });
+    .catch((error) => { put(view, h("div", { class: "error-banner", text: `cannot open ${b}: ${error.message}` })); });
   const events = new EventSource("/api/events?" + q({ b }));
   let reloading = false;
   events.addEventListener("changed", async (ev) => {
