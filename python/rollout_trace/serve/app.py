@@ -45,6 +45,7 @@ TEXT_LIMIT = 4000          # characters of an item body sent with a transcript p
 PAYLOAD_STREAM_BYTES = 1 << 20  # payload files above this are streamed while pretty-printed
 TRACE_CACHE_SIZE = 6
 SEARCH_LIMIT = 200
+SSE_LIFETIME = 60.0  # seconds before an event stream ends and the browser reconnects
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -83,6 +84,11 @@ def bundle_signature(path: Path) -> tuple[int, int, int]:
     except OSError:
         manifest = -1
     return (size, mtime, manifest)
+
+
+def signature_token(signature: tuple[int, int, int]) -> str:
+    """The signature as a string (nanosecond mtimes do not survive JavaScript numbers)."""
+    return "-".join(str(part) for part in signature)
 
 
 async def watch_bundle(path: Path, interval: float) -> AsyncIterator[tuple[int, int, int]]:
@@ -447,7 +453,7 @@ def overview(entry: Loaded, bundle_id: str) -> dict[str, Any]:
         "root_thread_id": trace.root_thread_id, "status": trace.status, "started": trace.started_at_unix_ms,
         "ended": trace.ended_at_unix_ms, "partial": bool(trace.is_partial),
         "diagnostics": [str(d) for d in trace.diagnostics], "error": entry.error,
-        "reduced_ms": round(entry.reduced_ms, 1), "signature": list(entry.signature),
+        "reduced_ms": round(entry.reduced_ms, 1), "signature": signature_token(entry.signature),
         "summary": summary,
         "counts": {name: len(getattr(trace, name)) for name in (
             "threads", "codex_turns", "conversation_items", "inference_calls", "tool_calls", "terminal_operations",
@@ -950,19 +956,41 @@ def create_app(viewer: Viewer, *, host: str = "127.0.0.1", port: int = 8765) -> 
             stream = _bundle_events(request, path)
         else:
             stream = _list_events(request)
-        return StreamingResponse(stream, media_type="text/event-stream",
-                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+        # "connection: close": a browser that leaves the page drops the socket instead of keeping it
+        # to drain an endless body (which would use up its six connections per host).
+        return StreamingResponse(_limited(stream), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store", "x-accel-buffering": "no", "connection": "close"})
+
+    async def _limited(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Ends a stream after a while; EventSource reconnects by itself (``retry``)."""
+        deadline = time.monotonic() + SSE_LIFETIME
+        try:
+            async for chunk in stream:
+                yield chunk
+                if time.monotonic() > deadline:
+                    return
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
 
     async def _bundle_events(request: Request, path: Path) -> AsyncIterator[bytes]:
         yield b"retry: 1000\n\n"
-        changes = watch_bundle(path, viewer.poll)
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        async def follow() -> None:
+            async for signature in watch_bundle(path, viewer.poll):
+                await queue.put(signature_token(signature))
+
+        follower = asyncio.create_task(follow())
         try:
-            async for signature in changes:
-                if await request.is_disconnected():
-                    return
-                yield f"event: changed\ndata: {json.dumps(list(signature))}\n\n".encode()
+            while not await request.is_disconnected():
+                try:
+                    token = await asyncio.wait_for(queue.get(), timeout=15)
+                except asyncio.TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield f"event: changed\ndata: {json.dumps(token)}\n\n".encode()
         finally:
-            await changes.aclose()
+            follower.cancel()
 
     async def _list_events(request: Request) -> AsyncIterator[bytes]:
         yield b"retry: 1000\n\n"

@@ -86,6 +86,24 @@ function badge(status) { return h("span", { class: `badge st-${status}`, text: s
 
 const FAILED = new Set(["failed", "aborted", "cancelled", "unreadable", "error", "terminated"]);
 
+// An EventSource that is open only while the tab is visible (browsers allow
+// six connections per host; background tabs should not hold them). Returns
+// the function that closes it.
+function liveEvents(url, handlers) {
+  let source = null;
+  const open = () => {
+    if (source) return;
+    source = new EventSource(url);
+    for (const [name, handler] of Object.entries(handlers)) source.addEventListener(name, handler);
+  };
+  const close = () => { if (source) { source.close(); source = null; } };
+  const onVisibility = () => { if (document.hidden) close(); else open(); };
+  document.addEventListener("visibilitychange", onVisibility);
+  window.addEventListener("pagehide", close);
+  if (!document.hidden) open();
+  return () => { close(); document.removeEventListener("visibilitychange", onVisibility); window.removeEventListener("pagehide", close); };
+}
+
 // ------------------------------------------------------------ routing
 
 const app = document.getElementById("app");
@@ -96,6 +114,7 @@ let teardown = [];
 function route() {
   for (const stop of teardown) stop();
   teardown = [];
+  document.body.dataset.ready = "";
   const hash = location.hash.slice(1) || "/";
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
@@ -191,9 +210,7 @@ function listPage() {
     }
   }
   load();
-  const events = new EventSource("/api/events");
-  events.addEventListener("bundles", () => load());
-  teardown.push(() => events.close());
+  teardown.push(liveEvents("/api/events", { bundles: () => load() }));
 }
 
 function listRow(row) {
@@ -701,6 +718,7 @@ function bundlePage(params) {
         r.snippet ? h("div", { class: "snippet muted", text: r.snippet }) : null,
         r.thread_id ? h("div", { class: "muted small", text: threadLabel(r.thread_id) }) : null)));
     results.hidden = false;
+    results.dataset.query = query;
   }
   searchBox.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(runSearch, 200); });
   searchBox.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { clearTimeout(searchTimer); runSearch(); } if (ev.key === "Escape") results.hidden = true; });
@@ -711,7 +729,7 @@ function bundlePage(params) {
     const o = await getJSON("/api/bundle?" + q({ b }));
     st.overview = o;
     if (!st.thread || !o.threads.some((t) => t.id === st.thread)) st.thread = o.root_thread_id || (o.threads[0] && o.threads[0].id) || null;
-    document.body.dataset.signature = (o.signature || []).join(",");
+    document.body.dataset.signature = o.signature || "";
     renderHead();
     renderTree();
     renderTabs();
@@ -722,15 +740,13 @@ function bundlePage(params) {
 
   loadOverview().then(() => { if (st.selected) select(st.selected.kind, st.selected.id); })
     .catch((error) => { put(view, h("div", { class: "error-banner", text: `cannot open ${b}: ${error.message}` })); });
-  const events = new EventSource("/api/events?" + q({ b }));
   let reloading = false;
-  events.addEventListener("changed", async (ev) => {
+  teardown.push(liveEvents("/api/events?" + q({ b }), { changed: async (ev) => {
     let signature = "";
-    try { signature = JSON.parse(ev.data).join(","); } catch (e) { signature = ""; }
+    try { signature = JSON.parse(ev.data); } catch (e) { signature = ""; }
     if (!st.overview || signature === document.body.dataset.signature || reloading) return;
     reloading = true;
     try { await loadOverview(); } catch (e) { /* the next change retries */ } finally { reloading = false; }
     if (signature !== document.body.dataset.signature) loadOverview().catch(() => {});
-  });
-  teardown.push(() => events.close());
+  } }));
 }
