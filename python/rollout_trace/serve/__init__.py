@@ -31,6 +31,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow --host to be a non-loopback address (anyone who can reach it can read the traces)")
     parser.add_argument("--compat", metavar="NAME", help="replay with this compatibility profile (passed to replay_bundle)")
     parser.add_argument("--lenient", action="store_true", help="replay leniently (passed to replay_bundle)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not keep the bundle list's summaries in ~/.cache/rollout-trace between runs")
     parser.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
                         help="how often live views look for changes (default 0.5)")
 
@@ -55,7 +57,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def run(root: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, allow_non_loopback: bool = False,
-        compat: str | None = None, lenient: bool = False, poll: float = 0.5) -> int:
+        compat: str | None = None, lenient: bool = False, poll: float = 0.5, cache: bool = True) -> int:
     """Serves ``root`` until interrupted. Returns an exit code."""
     try:
         import uvicorn
@@ -79,7 +81,7 @@ def run(root: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, allow_n
         print(f"rollout-trace serve: cannot bind {host}:{port}: {error}", file=sys.stderr)
         return 2
     bound_port = sock.getsockname()[1]
-    viewer = Viewer(root, compat=compat, lenient=lenient, poll=poll)
+    viewer = Viewer(root, compat=compat, lenient=lenient, poll=poll, cache=cache)
     app = create_app(viewer, host=host, port=bound_port)
     shown = f"[{host}]" if ":" in host else host
     print(f"rollout-trace serve: http://{shown}:{bound_port}/  ({viewer.describe()})", flush=True)
@@ -101,7 +103,7 @@ def _run_args(args: argparse.Namespace) -> int:  # noqa: D103
         print("rollout-trace serve: name a ROOT or BUNDLE, or set CODEX_ROLLOUT_TRACE_ROOT", file=sys.stderr)
         return 2
     return run(root, host=args.host, port=args.port, allow_non_loopback=args.allow_non_loopback,
-               compat=args.compat, lenient=args.lenient, poll=args.poll)
+               compat=args.compat, lenient=args.lenient, poll=args.poll, cache=not args.no_cache)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

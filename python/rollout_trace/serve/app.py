@@ -18,6 +18,7 @@ no inline script, and the page builds its DOM with ``textContent`` only.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import threading
@@ -45,6 +46,7 @@ TEXT_LIMIT = 4000          # characters of an item body sent with a transcript p
 PAYLOAD_STREAM_BYTES = 1 << 20  # payload files above this are streamed while pretty-printed
 TRACE_CACHE_SIZE = 6
 SEARCH_LIMIT = 200
+BIG_BUNDLE_BYTES = 8 << 20  # trace.jsonl size from which the list replays a bundle through the trace cache
 SSE_LIFETIME = 60.0  # seconds before an event stream ends and the browser reconnects
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -125,7 +127,7 @@ class Viewer:
     """The state of one ``serve``: the root, its bundles, summaries and traces."""
 
     def __init__(self, root: str | os.PathLike[str], *, compat: str | None = None, lenient: bool = False,
-                 poll: float = 0.5) -> None:
+                 poll: float = 0.5, cache: bool = False) -> None:
         self.root = Path(root).resolve()
         self.single = (self.root / "manifest.json").is_file()
         self.compat = compat
@@ -136,7 +138,8 @@ class Viewer:
         self._traces: OrderedDict[Path, Loaded] = OrderedDict()
         self._traces_lock = threading.Lock()
         self._path_locks: dict[Path, threading.Lock] = {}
-        self.index = SummaryIndex(self)
+        self.index = SummaryIndex(self, summary_cache_file(self.root) if cache else None)
+        self.index.start()
 
     def describe(self) -> str:
         return f"bundle {self.root}" if self.single else f"root {self.root}"
@@ -215,6 +218,7 @@ class Viewer:
             started = time.perf_counter()
             trace, error = self.replay(path)
             entry = Loaded(path, signature, trace, error, (time.perf_counter() - started) * 1000)
+            self.index.offer(path, signature, trace, error)
             with self._traces_lock:
                 self._traces[path] = entry
                 self._traces.move_to_end(path)
@@ -231,11 +235,18 @@ class Viewer:
 
 # ---------------------------------------------------------------- the bundle list
 
+def summary_cache_file(root: Path) -> Path:
+    """Where the list's rows are kept between runs: the user's cache directory, never the trace root."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:20]
+    return base / "rollout-trace" / "serve" / f"summaries-{digest}.json"
+
+
 class SummaryIndex:
     """One cheap row per bundle, computed in parallel (``reduce_batch``) on a
     background thread and cached by bundle signature."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, viewer: Viewer, cache_file: Path | None = None) -> None:
         self.viewer = viewer
         self.rows: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self.version = 0
@@ -243,12 +254,47 @@ class SummaryIndex:
         self._lock = threading.Lock()
         self._kick = threading.Event()
         self._closed = False
+        self._dirty = False
+        self.cache_file = cache_file
+        self._load_cache()
         self._thread = threading.Thread(target=self._loop, name="rollout-trace-serve-index", daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
         self.kick()
 
     def kick(self) -> None:
         self._kick.set()
+
+    def _cache_key(self) -> str:
+        return json.dumps([_native.__version__, str(self.viewer.root), self.viewer.compat, self.viewer.lenient])
+
+    def _load_cache(self) -> None:
+        """Rows of an earlier run (each still checked against its bundle's signature before use)."""
+        if self.cache_file is None:
+            return
+        try:
+            saved = json.loads(self.cache_file.read_text())
+            if saved.get("key") != self._cache_key():
+                return
+            for path, signature, row in saved["rows"]:
+                self.rows[Path(path)] = (tuple(signature), row)  # type: ignore[assignment]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.rows.clear()
+
+    def _save_cache(self) -> None:
+        if self.cache_file is None or not self._dirty:
+            return
+        with self._lock:
+            rows = [[str(path), list(signature), row] for path, (signature, row) in self.rows.items()]
+            self._dirty = False
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.cache_file.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"key": self._cache_key(), "rows": rows}))
+            os.replace(temporary, self.cache_file)
+        except OSError:
+            pass  # the cache is only an optimization
 
     def close(self) -> None:
         self._closed = True
@@ -262,6 +308,7 @@ class SummaryIndex:
                 return
             try:
                 self.refresh()
+                self._save_cache()
             except Exception as error:  # keep the index alive; the rows say what failed
                 print(f"rollout-trace serve: index refresh failed: {error!r}")
 
@@ -280,9 +327,22 @@ class SummaryIndex:
                 del self.rows[path]
             if gone:
                 self.version += 1
+                self._dirty = True
             self.pending = len(stale)
         if not stale:
             return
+        # Big bundles are replayed through the trace cache, so a page opening one shares the replay.
+        small = []
+        for path, signature in stale:
+            if signature[0] >= BIG_BUNDLE_BYTES:
+                try:
+                    self.viewer.loaded(by_path[path])  # offers its row back to the index
+                except NotFound:
+                    pass
+            else:
+                small.append((path, signature))
+        stale = [(path, signature) for path, signature in small
+                 if self.rows.get(path, (None,))[0] != signature]
         last_publish = time.monotonic()
         failed: list[tuple[Path, tuple[int, int, int]]] = []
         for path, signature, result in self._reduce(stale):
@@ -293,6 +353,7 @@ class SummaryIndex:
             with self._lock:
                 self.rows[path] = (signature, row)
                 self.pending -= 1
+                self._dirty = True
                 if time.monotonic() - last_publish > 0.15:
                     self.version += 1
                     last_publish = time.monotonic()
@@ -303,9 +364,22 @@ class SummaryIndex:
             with self._lock:
                 self.rows[path] = (signature, row)
                 self.pending -= 1
+                self._dirty = True
         with self._lock:
             self.pending = 0
             self.version += 1
+
+    def offer(self, path: Path, signature: tuple[int, int, int], trace: Any, error: str | None) -> None:
+        """A trace replayed for a page: its row, so the index need not replay it again."""
+        row = summary_row(trace) if trace is not None else {"status": "unreadable"}
+        if error is not None:
+            row["error"] = error
+        with self._lock:
+            known = self.rows.get(path)
+            if known is None or known[0] != signature:
+                self.rows[path] = (signature, row)
+                self.version += 1
+                self._dirty = True
 
     def _reduce(self, stale: list[tuple[Path, tuple[int, int, int]]]) -> Iterator[tuple[Path, tuple[int, int, int], Any]]:
         kwargs = self.viewer._kwargs()
@@ -529,8 +603,13 @@ def timeline(trace: Any, thread: Any) -> dict[str, Any]:
     return {"thread": thread_dict(thread), "turns": turns}
 
 
-def item_dict(item: Any, limit: int | None = TEXT_LIMIT) -> dict[str, Any]:
+def item_dict(item: Any, limit: int | None = TEXT_LIMIT, trace: Any = None) -> dict[str, Any]:
     text = body_text(item)
+    tool = None
+    if trace is not None and item.call_id is not None and item.kind in ("function_call", "custom_tool_call"):
+        call = trace.tool_calls.get(item.call_id)
+        if call is not None:
+            tool = {"id": call.tool_call_id, "name": tool_call_name(call), "status": call.execution.status}
     origin = item.origin
     message = item.agent_message
     payloads = [part.raw_payload_id for part in item.body.parts if part.type in ("json", "payload_ref")]
@@ -540,7 +619,7 @@ def item_dict(item: Any, limit: int | None = TEXT_LIMIT) -> dict[str, Any]:
         "text": text if limit is None else text[:limit], "length": len(text),
         "origin": {"type": origin.type, "id": _origin_id(origin)},
         "agent_message": {"author": message.author, "recipient": message.recipient} if message is not None else None,
-        "payload_ids": payloads,
+        "payload_ids": payloads, "tool": tool,
     }
 
 
@@ -558,11 +637,11 @@ def _origin_id(origin: Any) -> dict[str, str] | None:
     return {"type": link[1], "id": value} if value is not None else None
 
 
-def transcript(thread: Any, offset: int, limit: int) -> dict[str, Any]:
+def transcript(trace: Any, thread: Any, offset: int, limit: int) -> dict[str, Any]:
     ids = thread.conversation_item_ids
     items = thread.conversation
     return {"thread_id": thread.thread_id, "total": len(ids), "offset": offset,
-            "items": [item_dict(item) for item in items[offset:offset + limit]]}
+            "items": [item_dict(item, trace=trace) for item in items[offset:offset + limit]]}
 
 
 def _get(mapping: Any, key: str, what: str) -> Any:
@@ -584,8 +663,8 @@ def detail(trace: Any, kind: str, object_id: str) -> dict[str, Any]:
         out["inference_call_id"] = issuer.inference_call_id if issuer is not None else None
         cell = call.code_cell
         out["code_cell_id"] = cell.code_cell_id if cell is not None else None
-        out["call_items"] = [item_dict(item) for item in call.model_visible_call_items]
-        out["output_items"] = [item_dict(item) for item in call.model_visible_output_items]
+        out["call_items"] = [item_dict(item, trace=trace) for item in call.model_visible_call_items]
+        out["output_items"] = [item_dict(item, trace=trace) for item in call.model_visible_output_items]
         operation = call.terminal_operation
         if operation is not None:
             out["terminal_detail"] = terminal_dict(operation)
@@ -601,13 +680,13 @@ def detail(trace: Any, kind: str, object_id: str) -> dict[str, Any]:
                 "response_id": call.response_id, "upstream_request_id": call.upstream_request_id,
                 "window": window(call.execution), "usage": usage_dict(call.usage),
                 "request_items": len(call.request_item_ids),
-                "response_items": [item_dict(item) for item in call.response_items],
+                "response_items": [item_dict(item, trace=trace) for item in call.response_items],
                 "tool_call_ids": list(call.tool_call_ids_started_by_response),
                 "payloads": [p for p in (payload_ref(call.raw_request_payload),
                                          payload_ref(call.raw_response_payload)) if p is not None]}
     if kind == "item":
         item = _get(trace.conversation_items, object_id, "conversation item")
-        out = {"type": "item", **item_dict(item, limit=None)}
+        out = {"type": "item", **item_dict(item, limit=None, trace=trace)}
         out["payloads"] = [payload_ref(trace.raw_payloads[pid]) for pid in out["payload_ids"] if pid in trace.raw_payloads]
         return out
     if kind == "cell":
@@ -615,12 +694,12 @@ def detail(trace: Any, kind: str, object_id: str) -> dict[str, Any]:
         issuer = cell.inference_call
         return {**cell_row(cell), "thread_id": cell.thread_id, "turn_id": cell.codex_turn_id,
                 "source_js": cell.source_js, "inference_call_id": issuer.inference_call_id if issuer else None,
-                "output_items": [item_dict(item) for item in cell.output_items],
+                "output_items": [item_dict(item, trace=trace) for item in cell.output_items],
                 "wait_tool_call_ids": list(cell.wait_tool_call_ids),
                 "terminal_operations": [terminal_dict(op) for op in cell.terminal_operations], "payloads": []}
     if kind == "edge":
         edge = _get(trace.interaction_edges, object_id, "interaction edge")
-        return {"type": "edge", **edge_dict(edge), "carried_items": [item_dict(item) for item in edge.carried_items],
+        return {"type": "edge", **edge_dict(edge), "carried_items": [item_dict(item, trace=trace) for item in edge.carried_items],
                 "payloads": [payload_ref(ref) for ref in edge.carried_raw_payloads]}
     if kind == "compaction":
         compaction = _get(trace.compactions, object_id, "compaction")
@@ -628,7 +707,7 @@ def detail(trace: Any, kind: str, object_id: str) -> dict[str, Any]:
         return {"type": "compaction", "id": compaction.compaction_id, "thread_id": compaction.thread_id,
                 "turn_id": compaction.codex_turn_id, "installed_at": compaction.installed_at_unix_ms,
                 "marker_item_id": compaction.marker_item_id, "input_items": len(compaction.input_item_ids),
-                "replacement_items": [item_dict(item) for item in compaction.replacement_items],
+                "replacement_items": [item_dict(item, trace=trace) for item in compaction.replacement_items],
                 "requests": [{"id": r.compaction_request_id, "model": r.model, "window": window(r.execution)}
                              for r in requests],
                 "payloads": [p for r in requests for p in (payload_ref(r.raw_request_payload),
@@ -636,7 +715,7 @@ def detail(trace: Any, kind: str, object_id: str) -> dict[str, Any]:
     if kind == "turn":
         turn = _get(trace.codex_turns, object_id, "turn")
         return {"type": "turn", "id": turn.codex_turn_id, "thread_id": turn.thread_id, "window": window(turn.execution),
-                "input_items": [item_dict(item) for item in turn.input_items], "payloads": []}
+                "input_items": [item_dict(item, trace=trace) for item in turn.input_items], "payloads": []}
     if kind == "thread":
         thread = _get(trace.threads, object_id, "thread")
         return {"type": "thread", **thread_dict(thread), "edges": [edge.edge_id for edge in thread.edges],
@@ -681,7 +760,7 @@ def prompt(trace: Any, inference_id: str) -> dict[str, Any]:
         seen.update(previous.response_item_ids)
     developer, context, earlier, new = [], [], [], []
     for item in call.request_items:
-        entry = item_dict(item)
+        entry = item_dict(item, trace=trace)
         if item.role in ("developer", "system"):
             developer.append(entry)
         elif item.role == "user" and item.kind == "message" and is_context_text(entry["text"]):
@@ -709,7 +788,7 @@ def prompt(trace: Any, inference_id: str) -> dict[str, Any]:
             "developer": developer, "context": context, "earlier": earlier, "new": new, "tools": tools,
         },
         "settings": json.dumps(settings, indent=2, sort_keys=True),
-        "response": [item_dict(item) for item in call.response_items],
+        "response": [item_dict(item, trace=trace) for item in call.response_items],
         "tool_call_ids": list(call.tool_call_ids_started_by_response),
         "payloads": [p for p in (payload_ref(call.raw_request_payload), payload_ref(call.raw_response_payload))
                      if p is not None],
@@ -900,7 +979,7 @@ def create_app(viewer: Viewer, *, host: str = "127.0.0.1", port: int = 8765) -> 
         thread = _get(trace.threads, param(request, "t"), "thread")
         offset = max(0, int(request.query_params.get("offset", "0")))
         limit = min(max(1, int(request.query_params.get("limit", "200"))), 2000)
-        return _json(transcript(thread, offset, limit))
+        return _json(transcript(trace, thread, offset, limit))
 
     def object_detail(request: Request) -> Response:
         _entry, trace = viewer.trace(param(request, "b"))

@@ -104,6 +104,23 @@ function liveEvents(url, handlers) {
   return () => { close(); document.removeEventListener("visibilitychange", onVisibility); window.removeEventListener("pagehide", close); };
 }
 
+// Appends make(item) for each item: the first screenful at once, the rest in
+// chunks between frames, so a long list shows at once and stays responsive.
+// Stops when alive() turns false (the view was replaced); done() after the last.
+function inChunks(parent, items, make, alive, done) {
+  const FIRST = 120, CHUNK = 400;
+  let next = 0;
+  const step = (count) => {
+    if (!alive()) return;
+    const fragment = document.createDocumentFragment();
+    for (const end = Math.min(items.length, next + count); next < end; next++) fragment.append(make(items[next]));
+    parent.append(fragment);
+    if (next < items.length) setTimeout(() => step(CHUNK), 0);
+    else { parent.dataset.complete = "1"; if (done) done(); }
+  };
+  step(FIRST);
+}
+
 // ------------------------------------------------------------ routing
 
 const app = document.getElementById("app");
@@ -115,6 +132,7 @@ function route() {
   for (const stop of teardown) stop();
   teardown = [];
   document.body.dataset.ready = "";
+  delete document.body.dataset.readyMs;
   const hash = location.hash.slice(1) || "/";
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
@@ -129,7 +147,7 @@ document.addEventListener("DOMContentLoaded", route);
 
 // ------------------------------------------------------------ the bundle list
 
-const listState = { sort: "started", desc: true, filter: "", status: "", data: null, shown: 500 };
+const listState = { sort: "started", desc: true, filter: "", status: "", data: null, shown: 2000 };
 
 const COLUMNS = [
   ["started", "Started"], ["id", "Bundle"], ["status", "Status"], ["duration_ms", "Duration"], ["models", "Model(s)"],
@@ -157,6 +175,7 @@ function listPage() {
   const more = h("div", { id: "list-more" });
   put(app, h("section", { class: "list" }, h("div", { class: "toolbar" }, filter, status, info), table, more));
 
+  let renderToken = 0;
   function render() {
     const data = listState.data;
     if (!data) return;
@@ -178,11 +197,14 @@ function listPage() {
       onclick: () => { if (listState.sort === k) listState.desc = !listState.desc; else { listState.sort = k; listState.desc = k !== "id"; } render(); },
     }, label)));
     const body = h("tbody");
-    for (const row of rows.slice(0, listState.shown)) body.append(listRow(row));
     put(table, h("thead", {}, head), body);
+    const token = ++renderToken;
+    inChunks(body, rows.slice(0, listState.shown), listRow, () => token === renderToken, () => {
+      if (!data.pending && !document.body.dataset.listAllRowsMs) document.body.dataset.listAllRowsMs = String(performance.now());
+    });
     clear(more);
     if (rows.length > listState.shown) {
-      more.append(h("button", { onclick: () => { listState.shown += 500; render(); }, text: `show ${Math.min(500, rows.length - listState.shown)} more` }));
+      more.append(h("button", { onclick: () => { listState.shown += 2000; render(); }, text: `show ${Math.min(2000, rows.length - listState.shown)} more` }));
     }
   }
 
@@ -198,6 +220,9 @@ function listPage() {
       listState.data = await getJSON("/api/bundles");
       render();
       document.body.dataset.listVersion = String(listState.data.version);
+      // for bench/serve_bench.py: when the rows were first shown, and first shown complete
+      if (!document.body.dataset.listMs) document.body.dataset.listMs = String(performance.now());
+      if (!listState.data.pending && !document.body.dataset.listCompleteMs) document.body.dataset.listCompleteMs = String(performance.now());
       if (listState.data.single && listState.data.bundles.length === 1 && !sessionStorage.getItem("rt-left-single")) {
         sessionStorage.setItem("rt-left-single", "1");
         location.hash = bundleHash(listState.data.bundles[0].id);
@@ -394,7 +419,7 @@ function bundlePage(params) {
       return [h("span", { class: "kind k-tool", text: term ? "terminal" : "tool" }), " ", h("span", { class: "mono", text: entry.label }),
         term && term.exit_code !== null && term.exit_code !== undefined ? h("span", { class: term.exit_code === 0 ? "muted" : "fail", text: ` exit ${term.exit_code}` }) : null];
     }
-    function row(entry, depth) {
+    function row([entry, depth]) {
       const kind = entry.type === "turn" ? "turn" : entry.type;
       const failed = FAILED.has(entry.window.status);
       const el = h("div", {
@@ -406,12 +431,15 @@ function bundlePage(params) {
         h("span", { class: "status" }, badge(entry.window.status)),
         h("span", { class: "dur num", text: duration(entry.window.ms) }),
         bar(entry.window));
-      return [el, (entry.children || []).map((child) => row(child, depth + 1))];
+      return el;
     }
-    append(rows, data.turns.map((turn) => row(turn, 0)));
+    const flat = [];
+    const walk = (entry, depth) => { flat.push([entry, depth]); for (const child of entry.children || []) walk(child, depth + 1); };
+    for (const turn of data.turns) walk(turn, 0);
     if (!data.turns.length) rows.append(h("p", { class: "muted", text: "No turns yet." }));
     put(view, h("div", { class: "view-head" },
-      h("b", { text: threadLabel(st.thread) }), " ", badge(w.status), h("span", { class: "muted", text: ` ${duration(w.ms)} · ${data.turns.length} turns` })), rows);
+      h("b", { text: threadLabel(st.thread) }), " ", badge(w.status), h("span", { class: "muted", text: ` ${duration(w.ms)} · ${data.turns.length} turns · ${flat.length} rows` })), rows);
+    inChunks(rows, flat, row, () => token === viewToken, () => { if (st.follow) followLatest(); });
   }
 
   function itemView(item, opts) {
@@ -428,6 +456,8 @@ function bundlePage(params) {
     const head = h("div", { class: "item-head" }, h("span", { class: `role r-${item.role}`, text: role }), " ",
       h("span", { class: "muted", text: item.kind }), item.call_id ? h("span", { class: "mono muted", text: ` ${item.call_id}` }) : null,
       item.agent_message ? h("span", { class: "muted", text: ` ${item.agent_message.author} → ${item.agent_message.recipient}` }) : null,
+      item.tool ? h("a", { href: "#", class: "toolref", text: ` → ${item.tool.name}`,
+        onclick: (ev) => { ev.preventDefault(); ev.stopPropagation(); select("tool", item.tool.id); } }) : null,
       " ", origin, h("span", { class: "mono muted id", text: ` ${item.id}` }));
     const folded = item.kind === "reasoning" || (opts && opts.fold);
     const content = folded ? h("details", {}, h("summary", { text: item.kind === "reasoning" ? "reasoning" : "show" }), body, more) : [body, more];
@@ -735,6 +765,7 @@ function bundlePage(params) {
     renderTabs();
     if (!o.threads.length) { put(view, h("p", { class: "muted", text: "Nothing to show." })); return; }
     await renderView();
+    if (document.body.dataset.ready !== "1") document.body.dataset.readyMs = String(performance.now());
     document.body.dataset.ready = "1";
   }
 
