@@ -337,6 +337,7 @@ def test_hostile_text_is_inert(browser: WebDriver, server: Server) -> None:
     rows = wait(browser, lambda d: css(d, '#timeline .row[data-kind="tool"]'), "the hostile tool call")
     rows[0].click()
     wait(browser, lambda d: HOSTILE[4] in text(d, "#detail"), "the hostile tool detail")
+    assert "⟦U+202E⟧" in text(browser, "#detail")  # a right-to-left override is shown, not obeyed
     box = css(browser, "#search")[0]
     box.send_keys("<img")
     wait(browser, lambda d: css(d, '#search-results[data-query="<img"] .hit'), "hostile search results")

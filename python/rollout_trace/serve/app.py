@@ -796,7 +796,8 @@ def prompt(trace: Any, inference_id: str) -> dict[str, Any]:
 
 
 def search_index(entry: Loaded) -> list[tuple[str, str, str | None, str, str]]:
-    """(kind, id, thread id, label, lowercased haystack) for every searchable object, made once per trace."""
+    """(kind, id, thread id, label, haystack) for every searchable object, made once per trace; haystacks
+    are lowercased, except for items (lowercased when searched, so snippets keep their case)."""
     with entry.lock:
         if "search" in entry.cache:
             return entry.cache["search"]
@@ -822,8 +823,7 @@ def search_index(entry: Loaded) -> list[tuple[str, str, str | None, str, str]]:
         for item in trace.conversation_items.values():
             text = body_text(item)
             label = f"{item.role} {item.kind}: {' '.join(text[:100].split())}"
-            rows.append(("item", item.item_id, item.thread_id, label,
-                         f"{item.item_id} {item.call_id or ''} {text}".lower()))
+            rows.append(("item", item.item_id, item.thread_id, label, f"{item.item_id} {item.call_id or ''} {text}"))
         for payload_id in trace.raw_payloads:
             rows.append(("payload", payload_id, None, "raw payload", payload_id.lower()))
         entry.cache["search"] = rows
@@ -836,7 +836,7 @@ def search(entry: Loaded, query: str) -> dict[str, Any]:
     total = 0
     if needle:
         for kind, object_id, thread_id, label, hay in search_index(entry):
-            at = hay.find(needle)
+            at = hay.lower().find(needle) if kind == "item" else hay.find(needle)
             if at < 0:
                 continue
             total += 1

@@ -5,12 +5,21 @@
 
 // ------------------------------------------------------------ helpers
 
+// Bidirectional-override characters would reorder what is shown around them
+// (e.g. make a command read backwards): show them as visible markers instead.
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
+const HAS_BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
+function shown(value) {
+  const text = String(value);
+  return HAS_BIDI.test(text) ? text.replace(BIDI, (c) => `⟦U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}⟧`) : text;
+}
+
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = value;
+    else if (key === "text") el.textContent = shown(value);
     else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
@@ -21,7 +30,7 @@ function h(tag, attrs, ...children) {
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    el.append(child instanceof Node ? child : document.createTextNode(shown(child)));
   }
   return el;
 }
@@ -31,7 +40,7 @@ function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined) continue;
-    if (key === "text") el.textContent = value;
+    if (key === "text") el.textContent = shown(value);
     else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else el.setAttribute(key, String(value));
   }
@@ -447,7 +456,7 @@ function bundlePage(params) {
     const body = h("pre", { class: "body", text: item.text });
     const more = item.length > item.text.length ? h("button", {
       class: "link", text: `show all ${num(item.length)} chars`,
-      onclick: async (ev) => { ev.stopPropagation(); const full = await getJSON("/api/object?" + q({ b, kind: "item", id: item.id })); body.textContent = full.text; ev.target.remove(); },
+      onclick: async (ev) => { ev.stopPropagation(); const full = await getJSON("/api/object?" + q({ b, kind: "item", id: item.id })); body.textContent = shown(full.text); ev.target.remove(); },
     }) : null;
     const origin = item.origin && item.origin.id ? h("a", {
       href: "#", class: "origin", text: `from ${item.origin.type} ${short(item.origin.id.id)}`,
@@ -622,23 +631,23 @@ function bundlePage(params) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     const LIMIT = 4 << 20;
-    let shown = 0;
+    let loaded = 0;
     const text = document.createTextNode("");
     pre.append(text);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       const chunk = decoder.decode(value, { stream: true });
-      if (shown + chunk.length > LIMIT) {
-        text.appendData(chunk.slice(0, LIMIT - shown));
+      if (loaded + chunk.length > LIMIT) {
+        text.appendData(shown(chunk.slice(0, LIMIT - loaded)));
         status.textContent = `showing the first ${bytes(LIMIT)} of ${bytes(p.size)} (download for all)`;
         reader.cancel();
         pre.dataset.loaded = "1";
         return;
       }
-      text.appendData(chunk);
-      shown += chunk.length;
-      status.textContent = `${bytes(shown)} loaded…`;
+      text.appendData(shown(chunk));
+      loaded += chunk.length;
+      status.textContent = `${bytes(loaded)} loaded…`;
     }
     status.textContent = `${bytes(p.size)} on disk, pretty-printed`;
     pre.dataset.loaded = "1";
