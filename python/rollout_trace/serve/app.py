@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -832,7 +832,7 @@ def search_index(entry: Loaded) -> list[tuple[str, str, str | None, str, str]]:
 
 def search(entry: Loaded, query: str) -> dict[str, Any]:
     needle = query.strip().lower()[:500]
-    results = []
+    results: list[dict[str, Any]] = []
     total = 0
     if needle:
         for kind, object_id, thread_id, label, hay in search_index(entry):
@@ -889,7 +889,7 @@ class Guard:
             await self._refuse(send, 405, "read-only viewer: only GET")
             return
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers") or []) + SECURITY_HEADERS
             await send(message)

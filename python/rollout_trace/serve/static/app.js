@@ -383,7 +383,9 @@ function bundlePage(params) {
   let viewToken = 0;
   async function renderView() {
     const token = ++viewToken;
-    const keepScroll = view.scrollTop;
+    const place = `${st.tab}|${st.thread}|${st.promptFor || ""}`;
+    const keepScroll = place === st.lastPlace ? view.scrollTop : 0;  // a live refresh keeps the reader's place
+    st.lastPlace = place;
     try {
       if (st.tab === "timeline") await renderTimeline(token);
       else if (st.tab === "transcript") await renderTranscript(token);
