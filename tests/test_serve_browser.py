@@ -194,7 +194,7 @@ def test_bundle_list(browser: WebDriver, server: Server, root: Path) -> None:
     shot(browser, "list")
 
     # sort by a column, then filter
-    css(browser, 'th[data-key="input"]')[0].click()
+    browser.execute_script("document.querySelector('th[data-key=\"input\"]').click()")
     wait(browser, lambda d: "sorted" in css(d, 'th[data-key="input"]')[0].get_attribute("class"), "sorted by input tokens")
     order = browser.execute_script("return [...document.querySelectorAll('#bundles tbody tr')].map(r => r.dataset.id)")
     assert order[-1] == HOSTILE_ID  # fewest input tokens last
@@ -250,6 +250,7 @@ def test_tool_call_and_raw_payload(browser: WebDriver, server: Server) -> None:
     raw = wait(browser, lambda d: css(d, '#detail pre.raw[data-loaded="1"]'), "the raw payload")[0]
     assert raw.text.startswith("{\n  ") or raw.text.startswith("{")
     assert '"cmd"' in raw.text or "cargo test" in raw.text
+    browser.execute_script("document.querySelector('#detail .payloads').scrollIntoView()")
     shot(browser, "tool-call")
 
 
@@ -316,10 +317,10 @@ def test_live_bundle_grows(browser: WebDriver, server: Server, root: Path) -> No
         for step in range(2, 5):
             bundle.inference([user(f"step {step}")], [assistant(f"done with step {step}")])
             wait(browser, lambda d: len(css(d, '#timeline .row[data-kind="inference"]')) == step, f"inference {step} live")
+        shot(browser, "live")
     bundle.finish()
     wait(browser, lambda d: not text(d, "#live"), "the end of the session")
-    assert "completed" in css(browser, "#stats")[0].text
-    shot(browser, "live")
+    assert "completed" in text(browser, "#stats")
 
 
 def test_hostile_text_is_inert(browser: WebDriver, server: Server) -> None:

@@ -226,8 +226,10 @@ function listPage() {
     if (inflight) { again = true; return; }
     inflight = true;
     try {
-      listState.data = await getJSON("/api/bundles");
-      render();
+      const data = await getJSON("/api/bundles");
+      const same = listState.data && JSON.stringify(listState.data.bundles) === JSON.stringify(data.bundles) && listState.data.pending === data.pending;
+      listState.data = data;
+      if (!same || !table.firstChild) render();
       document.body.dataset.listVersion = String(listState.data.version);
       // for bench/serve_bench.py: when the rows were first shown, and first shown complete
       if (!document.body.dataset.listMs) document.body.dataset.listMs = String(performance.now());
