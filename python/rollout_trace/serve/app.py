@@ -331,6 +331,7 @@ class SummaryIndex:
             self.pending = len(stale)
         if not stale:
             return
+        stale.sort(key=lambda job: job[1][1], reverse=True)  # most recently written first: the list's first screen
         # Big bundles are replayed through the trace cache, so a page opening one shares the replay.
         small = []
         for path, signature in stale:
