@@ -240,3 +240,14 @@ def test_options_are_passed_to_replay_only_when_given(root: Path) -> None:
         profiled.close()
     finally:
         plain.close()
+
+
+def test_assets_are_package_data_without_cdn() -> None:
+    from importlib import resources
+
+    static = resources.files("rollout_trace.serve") / "static"
+    for name in ("index.html", "app.js", "app.css", "favicon.svg"):
+        text = (static / name).read_text()
+        # Nothing is fetched from elsewhere: no http(s) URL except the SVG namespace.
+        assert not [line for line in text.splitlines()
+                    if ("http://" in line or "https://" in line) and "www.w3.org/2000/svg" not in line], name

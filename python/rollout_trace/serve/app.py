@@ -561,6 +561,16 @@ def inference_row(call: Any, tools: list[Any], cells: list[Any]) -> dict[str, An
             "children": [cell_row(cell) for cell in cells] + [tool_row(tool) for tool in tools]}
 
 
+def turn_preview(turn: Any) -> str | None:
+    """What started the turn: its first typed (not context) user or agent message, on one line."""
+    for item in turn.input_items:
+        if item.kind == "message" and item.role in ("user", "assistant"):
+            text = body_text(item)
+            if not is_context_text(text):
+                return " ".join(text[:200].split())
+    return None
+
+
 def timeline(trace: Any, thread: Any) -> dict[str, Any]:
     """Turns -> inference calls -> code cells and tool calls (as ``print_tree``), compactions in their turn."""
     compactions: dict[str, list[Any]] = {}
@@ -600,7 +610,7 @@ def timeline(trace: Any, thread: Any) -> dict[str, Any]:
                                        "ms": compaction.installed_at_unix_ms - start}})
         entries.sort(key=lambda entry: entry["window"]["start"])
         turns.append({"type": "turn", "id": turn.codex_turn_id, "window": window(turn.execution),
-                      "children": entries + loose})
+                      "preview": turn_preview(turn), "children": entries + loose})
     return {"thread": thread_dict(thread), "turns": turns}
 
 

@@ -420,7 +420,8 @@ function bundlePage(params) {
       return h("span", { class: "track" }, el);
     }
     function label(entry) {
-      if (entry.type === "turn") return [h("span", { class: "kind", text: "turn" }), " ", h("span", { class: "mono muted", text: short(entry.id) })];
+      if (entry.type === "turn") return [h("span", { class: "kind", text: "turn" }), " ", h("span", { class: "mono muted", text: short(entry.id) }),
+        entry.preview ? h("span", { class: "preview", text: ` ${entry.preview}` }) : null];
       if (entry.type === "inference") {
         const u = entry.usage;
         return [h("span", { class: "kind k-inf", text: "inference" }), ` ${entry.model}`,
