@@ -101,6 +101,7 @@ def test_bundle_views(client: TestClient) -> None:
     timeline = client.get("/api/timeline", params={"b": b, "t": root_id}).json()
     kinds = {child["type"] for turn in timeline["turns"] for child in turn["children"]}
     assert kinds == {"inference", "compaction"}
+    assert timeline["turns"][0]["preview"].startswith("The parse_amount tests started failing")
     first = timeline["turns"][0]["children"][0]
     assert first["type"] == "inference" and first["usage"]["input"] == 695
     assert [tool["window"]["status"] for tool in first["children"]] == ["failed", "completed"]

@@ -561,14 +561,27 @@ def inference_row(call: Any, tools: list[Any], cells: list[Any]) -> dict[str, An
             "children": [cell_row(cell) for cell in cells] + [tool_row(tool) for tool in tools]}
 
 
-def turn_preview(turn: Any) -> str | None:
-    """What started the turn: its first typed (not context) user or agent message, on one line."""
-    for item in turn.input_items:
-        if item.kind == "message" and item.role in ("user", "assistant"):
-            text = body_text(item)
-            if not is_context_text(text):
-                return " ".join(text[:200].split())
-    return None
+def turn_previews(thread: Any) -> dict[str, str]:
+    """What started each turn: the first message typed into it (not context, not a replayed copy), on one line."""
+    previews: dict[str, str] = {}
+    for item in thread.conversation:
+        turn_id = item.codex_turn_id
+        if turn_id is None or turn_id in previews or item.kind != "message":
+            continue
+        origin = item.origin.type
+        if not ((origin == "transcript" and item.role == "user") or origin == "agent_message"):
+            continue
+        text = body_text(item)
+        if origin == "agent_message":
+            try:  # an agent message's body is the message envelope; show who says what
+                envelope = json.loads(text)
+                if isinstance(envelope.get("content"), str):
+                    text = f"{envelope.get('author') or '?'}: {envelope['content']}"
+            except (ValueError, AttributeError):
+                pass
+        if not is_context_text(text):
+            previews[turn_id] = " ".join(text[:200].split())
+    return previews
 
 
 def timeline(trace: Any, thread: Any) -> dict[str, Any]:
@@ -578,6 +591,7 @@ def timeline(trace: Any, thread: Any) -> dict[str, Any]:
         if compaction.thread_id == thread.thread_id:
             compactions.setdefault(compaction.codex_turn_id, []).append(compaction)
     turns = []
+    previews = turn_previews(thread)
     for turn in thread.turns:
         inferences = list(turn.inference_calls)
         tools_of: dict[str, list[Any]] = {call.inference_call_id: [] for call in inferences}
@@ -610,7 +624,7 @@ def timeline(trace: Any, thread: Any) -> dict[str, Any]:
                                        "ms": compaction.installed_at_unix_ms - start}})
         entries.sort(key=lambda entry: entry["window"]["start"])
         turns.append({"type": "turn", "id": turn.codex_turn_id, "window": window(turn.execution),
-                      "preview": turn_preview(turn), "children": entries + loose})
+                      "preview": previews.get(turn.codex_turn_id), "children": entries + loose})
     return {"thread": thread_dict(thread), "turns": turns}
 
 
