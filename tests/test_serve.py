@@ -169,6 +169,20 @@ def test_path_escapes_are_refused(client: TestClient, root: Path) -> None:
     assert response.status_code in (404, 422) and "do not serve" not in response.text
 
 
+def test_bundles_linked_from_outside_the_root_are_not_served(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    shutil.copytree(EXAMPLE, outside / "elsewhere")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    viewer = Viewer(root, poll=0.1)
+    try:
+        assert "link/elsewhere" not in viewer.scan(max_age=0) and all(
+            path.is_relative_to(root.resolve()) for path in viewer.scan(max_age=0).values())
+        with TestClient(create_app(viewer, port=PORT), base_url=f"http://127.0.0.1:{PORT}") as client:
+            assert client.get("/api/bundle", params={"b": "link/elsewhere"}).status_code == 404
+    finally:
+        viewer.close()
+
+
 def test_security_headers_and_escaping(client: TestClient) -> None:
     page = client.get("/")
     csp = page.headers["content-security-policy"]

@@ -255,6 +255,7 @@ class SummaryIndex:
         self._kick = threading.Event()
         self._closed = False
         self._dirty = False
+        self.started: dict[Path, int | None] = {}
         self.cache_file = cache_file
         self._load_cache()
         self._thread = threading.Thread(target=self._loop, name="rollout-trace-serve-index", daemon=True)
@@ -332,6 +333,15 @@ class SummaryIndex:
         if not stale:
             return
         stale.sort(key=lambda job: job[1][1], reverse=True)  # most recently written first: the list's first screen
+        # Until a bundle is summarized its row shows when it started (the manifest alone says so).
+        for path, _signature in stale:
+            if path not in self.rows and path not in self.started:
+                try:
+                    self.started[path] = _native.TraceBundle.open(path).started_at_unix_ms
+                except (TraceError, OSError):
+                    self.started[path] = None
+        with self._lock:
+            self.version += 1
         # Big bundles are replayed through the trace cache, so a page opening one shares the replay.
         small = []
         for path, signature in stale:
@@ -402,7 +412,7 @@ class SummaryIndex:
             for bundle_id, path in found.items():
                 known = self.rows.get(path)
                 if known is None:
-                    rows.append({"id": bundle_id, "state": "pending"})
+                    rows.append({"id": bundle_id, "state": "pending", "started": self.started.get(path)})
                 else:
                     rows.append({"id": bundle_id, "state": "ready", **known[1]})
             return {"root": str(self.viewer.root), "single": self.viewer.single, "version": self.version,

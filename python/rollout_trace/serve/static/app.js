@@ -253,7 +253,7 @@ function listRow(row) {
   const link = bundleHash(row.id);
   const cell = (content, cls) => h("td", { class: cls || "" }, content);
   if (row.state === "pending") {
-    return h("tr", { class: "pending", "data-id": row.id }, cell(""), cell(h("a", { href: link, text: row.id })),
+    return h("tr", { class: "pending", "data-id": row.id }, cell(when(row.started), "nowrap"), cell(h("a", { href: link, text: row.id })),
       cell(h("span", { class: "muted", text: "…" })), COLUMNS.slice(3).map(() => cell("")));
   }
   const u = row.usage || {};
