@@ -185,6 +185,16 @@ function listPage() {
   put(app, h("section", { class: "list" }, h("div", { class: "toolbar" }, filter, status, info), table, more));
 
   let renderToken = 0;
+  const body = h("tbody");
+  const rowCache = new Map();  // bundle id -> {json, el}: a row is rebuilt only when its data changed
+  function cachedRow(row) {
+    const json = JSON.stringify(row);
+    const known = rowCache.get(row.id);
+    if (known && known.json === json) return known.el;
+    const el = listRow(row);
+    rowCache.set(row.id, { json, el });
+    return el;
+  }
   function render() {
     const data = listState.data;
     if (!data) return;
@@ -205,12 +215,23 @@ function listPage() {
       class: k === key ? (listState.desc ? "sorted desc" : "sorted asc") : "", "data-key": k,
       onclick: () => { if (listState.sort === k) listState.desc = !listState.desc; else { listState.sort = k; listState.desc = k !== "id"; } render(); },
     }, label)));
-    const body = h("tbody");
-    put(table, h("thead", {}, head), body);
     const token = ++renderToken;
-    inChunks(body, rows.slice(0, listState.shown), listRow, () => token === renderToken, () => {
+    const finished = () => {
       if (!data.pending && !document.body.dataset.listAllRowsMs) document.body.dataset.listAllRowsMs = String(performance.now());
-    });
+    };
+    const shownRows = rows.slice(0, listState.shown);
+    if (!body.isConnected || !body.firstChild) {
+      // first render: the first screenful at once, the rest in chunks
+      put(table, h("thead", {}, head), clear(body));
+      inChunks(body, shownRows, cachedRow, () => token === renderToken, finished);
+    } else {
+      // later renders (rows summarized, a live bundle changed, sorting, filtering): reuse unchanged
+      // rows, so the table keeps its height and the reader's scroll position
+      put(table, h("thead", {}, head), body);
+      body.replaceChildren(...shownRows.map(cachedRow));
+      body.dataset.complete = "1";
+      finished();
+    }
     clear(more);
     if (rows.length > listState.shown) {
       more.append(h("button", { onclick: () => { listState.shown += 2000; render(); }, text: `show ${Math.min(2000, rows.length - listState.shown)} more` }));
