@@ -152,6 +152,13 @@ function route() {
 function bundleHash(b, extra) { return "#/bundle?" + q({ b, ...(extra || {}) }); }
 
 window.addEventListener("hashchange", route);
+// Rows and graph edges are focusable (tabindex); Enter opens them like a click.
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && ev.target instanceof Element && ev.target.matches(".row, g.edge, tr.clickable")) {
+    ev.preventDefault();
+    ev.target.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  }
+});
 document.addEventListener("DOMContentLoaded", route);
 
 // ------------------------------------------------------------ the bundle list
@@ -576,7 +583,7 @@ function bundlePage(params) {
     const table = h("table", { class: "grid edges" }, h("thead", {}, h("tr", {}, ["#", "Time", "Kind", "From", "To", "Opens"].map((x) => h("th", { text: x })))),
       h("tbody", {}, edges.map((e, index) => {
         const target = e.tool_call_id ? ["tool", e.tool_call_id, "tool call"] : e.target.type === "item" ? ["item", e.target.id, "delivered message"] : ["edge", e.id, "edge"];
-        return h("tr", { class: "clickable", "data-edge": e.id, onclick: () => select(target[0], target[1]) },
+        return h("tr", { class: "clickable", "data-edge": e.id, tabindex: "0", onclick: () => select(target[0], target[1]) },
           h("td", { class: "num", text: String(index + 1) }), h("td", { class: "nowrap", text: when(e.start) }), h("td", { text: e.kind }),
           h("td", { text: threadLabel(e.source_thread) }), h("td", { text: threadLabel(e.target_thread) }), h("td", { class: "muted", text: target[2] }));
       })));
