@@ -45,6 +45,7 @@ from rollout_trace.analysis import body_text, tool_call_label, tool_call_name
 TEXT_LIMIT = 4000          # characters of an item body sent with a transcript page
 PAYLOAD_STREAM_BYTES = 1 << 20  # payload files above this are streamed while pretty-printed
 TRACE_CACHE_SIZE = 6
+TRACE_CACHE_BYTES = 1 << 30  # trace.jsonl bytes of the traces kept at once
 SEARCH_LIMIT = 200
 BIG_BUNDLE_BYTES = 8 << 20  # trace.jsonl size from which the list replays a bundle through the trace cache
 SSE_LIFETIME = 60.0  # seconds before an event stream ends and the browser reconnects
@@ -222,7 +223,10 @@ class Viewer:
             with self._traces_lock:
                 self._traces[path] = entry
                 self._traces.move_to_end(path)
-                while len(self._traces) > TRACE_CACHE_SIZE:
+                # At most TRACE_CACHE_SIZE traces, and not many big ones (keeping the newest whatever its size).
+                while len(self._traces) > 1 and (
+                        len(self._traces) > TRACE_CACHE_SIZE
+                        or sum(max(0, e.signature[0]) for e in self._traces.values()) > TRACE_CACHE_BYTES):
                     self._traces.popitem(last=False)
             return entry
 
