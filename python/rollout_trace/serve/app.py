@@ -196,10 +196,16 @@ class Viewer:
             strict_error = str(error)
         except TypeError as error:  # an option this version of rollout_trace lacks
             return None, f"cannot replay with {sorted(kwargs)}: {error}"
-        try:
-            return rollout_trace.replay_bundle(path, partial=True, read_ahead=read_ahead, **kwargs), strict_error
-        except TraceError:
-            return None, strict_error
+        # The lenient view: a lenient replay (failing events skipped) where this rollout_trace has one,
+        # else the partial replay (every event before the first bad one).
+        for fallback in ({**kwargs, "lenient": True}, {**kwargs, "partial": True}):
+            try:
+                return rollout_trace.replay_bundle(path, read_ahead=read_ahead, **fallback), strict_error
+            except TypeError:
+                continue
+            except TraceError:
+                continue
+        return None, strict_error
 
     def loaded(self, bundle_id: str) -> Loaded:
         """The bundle's trace, reduced again when its files changed."""

@@ -285,7 +285,7 @@ function listRow(row) {
       cell(h("span", { class: "muted", text: "…" })), COLUMNS.slice(3).map(() => cell("")));
   }
   const u = row.usage || {};
-  const status = row.error ? h("span", {}, badge(row.status === "unreadable" ? "unreadable" : "error"), row.partial ? h("span", { class: "muted", text: " partial" }) : null) : badge(row.status);
+  const status = row.error ? h("span", {}, badge(row.status === "unreadable" ? "unreadable" : "error"), row.status !== "unreadable" ? h("span", { class: "muted", text: " lenient view" }) : null) : badge(row.status);
   const first = row.error
     ? h("div", {}, h("div", { class: "error-text", text: row.error }), row.first_user ? h("div", { class: "clip", text: row.first_user }) : null)
     : h("div", { class: "clip", text: row.first_user || "" });
@@ -358,10 +358,10 @@ function bundlePage(params) {
     clear(banner);
     if (o.error) {
       banner.append(h("div", { class: "error-banner" },
-        h("b", { text: o.trace_id ? "Strict replay failed; showing the lenient (partial) view. " : "This bundle cannot be replayed. " }),
+        h("b", { text: o.trace_id ? `Strict replay failed; showing the lenient view${o.partial ? " (partial replay)" : ""}. ` : "This bundle cannot be replayed. " }),
         h("span", { class: "error-text", text: o.error })));
     }
-    for (const d of o.diagnostics || []) banner.append(h("div", { class: "warn-banner", text: `partial replay: ${d}` }));
+    for (const d of o.diagnostics || []) banner.append(h("div", { class: "warn-banner", text: `skipped: ${d}` }));
     const running = o.status === "running";
     live.hidden = !running;
     live.textContent = running ? "● live" : "";
