@@ -313,10 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_replay_options(export)
     export.set_defaults(run=cmd_export)
+    # Listed for --help only; main() hands `serve` to rollout_trace.serve before parsing.
+    commands.add_parser("serve", help="browse a trace root in a local web viewer (needs the [serve] extra)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:  # self-contained, imported only when used
+        from rollout_trace.serve import main as serve_main
+
+        return serve_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "partial", False) and getattr(args, "lenient", False):
