@@ -38,6 +38,6 @@ pub use compat::Profile;
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
 pub use model::RolloutTrace;
-pub use reducer::{replay_bundle, replay_bundle_with, Replay, ReplayOptions};
+pub use reducer::{replay_bundle, replay_bundle_with, Follower, Replay, ReplayOptions};
 pub use validate::{validate, Severity, ValidationReport};
 pub use writer::TraceWriter;

@@ -87,9 +87,33 @@ pub(crate) struct Items {
     /// Thread → call id → call group. Nested so that lookups by `&str`
     /// need no allocation.
     groups_by_call: HashMap<String, HashMap<String, CallGroup>>,
+    /// Items changed since `take_changed` (only while a live follower asks).
+    changed: Option<Vec<ItemRef>>,
 }
 
 impl Items {
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Starts noting which stored items change (a live follower's updates).
+    pub fn note_changes(&mut self) {
+        self.changed.get_or_insert_with(Vec::new);
+    }
+
+    /// The items changed since the last call, each once.
+    pub fn take_changed(&mut self) -> Vec<ItemRef> {
+        let mut changed = self.changed.as_mut().map(std::mem::take).unwrap_or_default();
+        changed.sort_unstable_by_key(|item| item.0);
+        changed.dedup();
+        changed
+    }
+
+    /// A copy of the items, for a snapshot of the trace so far.
+    pub fn conversation_items_cloned(&self) -> impl Iterator<Item = (String, ConversationItem)> + '_ {
+        self.states.iter().map(|state| (state.item.item_id.clone(), state.item.clone()))
+    }
+
     /// The id the next created item gets.
     pub fn next_id(&self) -> String {
         format!("{ITEM_ID_PREFIX}{}", self.states.len() + 1)
@@ -153,6 +177,9 @@ impl Items {
     }
 
     pub fn stored_mut(&mut self, item: ItemRef) -> &mut ConversationItem {
+        if let Some(changed) = &mut self.changed {
+            changed.push(item);
+        }
         &mut self.get_mut(item).item
     }
 

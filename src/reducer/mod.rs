@@ -23,6 +23,7 @@ mod conversation;
 mod inference;
 mod items;
 mod lenient;
+mod live;
 mod read_ahead;
 mod request;
 mod terminal;
@@ -43,6 +44,7 @@ use crate::limits::Limits;
 use crate::model::RolloutTrace;
 use items::ItemRef;
 pub use lenient::Diagnostic;
+pub use live::{Follower, Update};
 pub use crate::compat::{Repair, Repairs};
 use lenient::Skipped;
 

@@ -104,7 +104,7 @@ impl PayloadReader {
     /// Reads the payloads that `event`'s handler always reads, and parses
     /// them if `parse`. Payloads read only in some cases (a tool's result)
     /// are left to the handler.
-    fn prepare(&mut self, event: LocatedEvent, parse: bool) -> ReadyEvent {
+    pub(super) fn prepare(&mut self, event: LocatedEvent, parse: bool) -> ReadyEvent {
         let mut payloads = ReadyPayloads::default();
         let mut held = EVENT_BYTES;
         let value_payload = match &event.event.payload {
