@@ -28,6 +28,7 @@ pub mod reducer;
 pub mod state_json;
 pub mod summary;
 pub mod validate;
+pub mod watch;
 pub mod writer;
 
 #[cfg(feature = "python")]

@@ -73,6 +73,7 @@ from rollout_trace._native import (
     resolve_compat,
 )
 from rollout_trace.batch import iter_reduce, reduce_many
+from rollout_trace.live import LiveChange, LiveTrace, follow
 from rollout_trace.tables import Table, Tables, tables_many
 
 __all__ = [
@@ -128,6 +129,9 @@ __all__ = [
     "compat_profiles",
     "resolve_compat",
     "iter_reduce",
+    "follow",
+    "LiveTrace",
+    "LiveChange",
     "reduce_many",
     "Table",
     "Tables",

@@ -65,6 +65,7 @@ __all__ = [
     "reduce_batch",
     "find_bundles",
     "validate",
+    "Follower",
     "compat_profiles",
     "repair_names",
     "repairs_explained",
@@ -239,6 +240,35 @@ def find_bundles(root: _PathLike) -> list[Path]:
 
 def validate(path: _PathLike, *, limits: Limits | None = None, compat: str | None = None) -> ValidationReport:
     """Checks a bundle and reports every problem found; writes nothing."""
+
+@final
+class Follower:
+    """The live replay of a growing bundle (``rollout_trace.follow`` wraps it)."""
+
+    def __new__(
+        cls,
+        path: _PathLike,
+        *,
+        compat: str | None = None,
+        lenient: bool = False,
+        repair: str | Sequence[str] | None = None,
+        limits: Limits | None = None,
+        restart: bool = False,
+    ) -> Follower: ...
+    def update(self) -> dict[str, Any]:
+        """Reads the complete lines appended since the last call: ``lines``, ``events``, ``reset``, ``added``, ``updated``."""
+    def wait(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """Waits for the log to grow, then updates; ``None`` after ``timeout`` seconds without a change."""
+    def snapshot(self) -> RolloutTrace:
+        """The trace of the lines consumed so far, equal to a replay of exactly those lines."""
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def lines(self) -> int: ...
+    @property
+    def diagnostics(self) -> tuple[TraceError, ...]: ...
+    @property
+    def path(self) -> Path: ...
 
 def compat_profiles() -> list[tuple[str, list[str]]]:
     """Every compatibility profile as ``(name, releases)``, oldest family first, ``crate`` last."""

@@ -5,7 +5,8 @@
 //! * [`entities`]: one view class per keyed object of the graph;
 //! * [`values`]: the small value types and tagged unions inside them;
 //! * [`bundle`]: `TraceBundle` and its `RawEvent`s;
-//! * [`payload`]: `RawPayloadRef`, read lazily.
+//! * [`payload`]: `RawPayloadRef`, read lazily;
+//! * [`live`]: `Follower`, the live replay of a growing bundle.
 
 use pyo3::prelude::*;
 
@@ -14,6 +15,7 @@ mod bundle;
 mod convert;
 mod entities;
 mod errors;
+mod live;
 mod payload;
 mod trace;
 mod values;
@@ -32,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<payload::PyRawPayloadRef>()?;
     writer::register(m)?;
     batch::register(m)?;
+    live::register(m)?;
     Ok(())
 }

@@ -139,6 +139,11 @@ impl Follower {
         self.ended
     }
 
+    /// Where opt-in repairs changed the result so far.
+    pub fn repairs(&self) -> Vec<super::RepairNote> {
+        self.reducer.repairs.clone()
+    }
+
     /// What a lenient follower left out so far, in line order.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         let unreadable = self.unreadable.iter().cloned().map(|error| Diagnostic {
@@ -259,6 +264,27 @@ impl Follower {
         update.lines += line - self.line;
         (self.offset, self.line) = (offset, line);
         Ok(Advanced::ToTheEnd)
+    }
+
+    /// Updates as soon as the log grows, or gives `None` once `timeout`
+    /// has passed without a change (`None`: wait as long as it takes).
+    pub fn wait(&mut self, timeout: Option<std::time::Duration>) -> Result<Option<Update>> {
+        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+        let mut watch = crate::watch::FileWatch::new(&self.bundle.event_log_path());
+        loop {
+            let update = self.update()?;
+            if !update.is_empty() {
+                return Ok(Some(update));
+            }
+            let left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(std::time::Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Ok(None),
+                },
+                None => crate::watch::POLL_INTERVAL,
+            };
+            watch.wait(left);
+        }
     }
 
     /// The trace a strict (or lenient) replay of the lines consumed so far
