@@ -374,9 +374,9 @@ class IndexReport:
         )
 
 
-def _limits_dict(limits: Limits | None) -> dict[str, int] | None:
+def _limits_dict(limits: Limits | None) -> dict[str, int]:
     if limits is None:
-        return None
+        limits = Limits()
     names = ("max_record_bytes", "max_bundle_bytes", "max_events", "max_payloads", "max_json_depth")
     return {name: getattr(limits, name) for name in names}
 

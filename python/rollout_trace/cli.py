@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_limit_options(export)
     export.set_defaults(run=cmd_export)
+
+    from rollout_trace import _catalog_cli  # argparse only; the catalog loads when `index` runs
+
+    _catalog_cli.register(commands, _add_limit_options, _limits)
     return parser
 
 
