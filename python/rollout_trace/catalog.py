@@ -286,12 +286,17 @@ def bundle_rows(
     every table of ``CATALOG_SCHEMAS`` present (a failed bundle has only its
     ``bundles`` row)."""
     out: dict[str, dict[str, list[Any]]] = {}
-    if isinstance(result, BaseException):
+    tables = None
+    if not isinstance(result, BaseException):
+        try:
+            tables = trace_tables(result)
+        except Exception as error:  # a state the tables cannot read: an error row, not a stop
+            result = error
+    if isinstance(result, BaseException) or tables is None:
         row = _error_row(bundle, path, result, limits)
         for name in SCHEMAS:
             out[name] = {column: [] for column, _ in CATALOG_SCHEMAS[name]}
     else:
-        tables = trace_tables(result)
         for name in SCHEMAS:
             columns = tables[name].columns
             n = len(columns["trace_id"])
@@ -554,13 +559,13 @@ def index(
     for i, result in iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient):
         bundle = order[i]
         shard = shard_of(bundle, shards)
-        failed = isinstance(result, BaseException)
         rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=compat, limits=limits)
         extend_columns(rows_of.setdefault(shard, {}), rows)
+        failed = rows["bundles"]["status"][0] == "error"
         if failed:
             report.failed += 1
-            report.failures.append((bundle, str(result)))
-        elif result.is_partial:
+            report.failures.append((bundle, str(rows["bundles"]["error"][0])))
+        elif rows["bundles"]["partial"][0]:
             report.partial += 1
         state_bundles[bundle] = [list(identities[bundle]), shard, not failed]
         report.reduced += 1
