@@ -293,6 +293,7 @@ def bundle_rows(
         except Exception as error:  # a state the tables cannot read: an error row, not a stop
             result = error
     if isinstance(result, BaseException) or tables is None:
+        assert isinstance(result, BaseException)
         row = _error_row(bundle, path, result, limits)
         for name in SCHEMAS:
             out[name] = {column: [] for column, _ in CATALOG_SCHEMAS[name]}
@@ -500,108 +501,124 @@ def index(
     tmp_dir = versions / f".tmp-{version:06d}-{os.getpid()}"
     if tmp_dir.exists():
         shutil.rmtree(tmp_dir)
-    for table in TABLES:
-        (tmp_dir / table).mkdir(parents=True)
+    try:
+        for table in TABLES:
+            (tmp_dir / table).mkdir(parents=True)
 
-    # Shards nobody touched: links to the previous version's files.
-    state_bundles: dict[str, list[Any]] = {}
-    if not full and previous_dir is not None:
-        for bundle, entry in old.items():
-            if bundle not in dropped:
-                state_bundles[bundle] = entry
-        kept_shards = {entry[1] for entry in state_bundles.values()} - set(touched_of)
-        for shard in kept_shards:
+        # Shards nobody touched: links to the previous version's files.
+        state_bundles: dict[str, list[Any]] = {}
+        if not full and previous_dir is not None:
+            for bundle, entry in old.items():
+                if bundle not in dropped:
+                    state_bundles[bundle] = entry
+            kept_shards = {entry[1] for entry in state_bundles.values()} - set(touched_of)
+            for shard in kept_shards:
+                for table in TABLES:
+                    _link_or_copy(_shard_file(previous_dir, table, shard), _shard_file(tmp_dir, table, shard))
+        timings["link"] = time.perf_counter() - started - timings["scan"]
+
+        schemas = {table: arrow_schema(table) for table in TABLES}
+        drop_array = pa.array(sorted(dropped), pa.string())
+
+        def write_shard(shard: int, rows: dict[str, dict[str, list[Any]]]) -> bool:
+            if not _shard_has_bundles(shard):
+                return False  # every bundle of the shard was removed: no files
             for table in TABLES:
-                _link_or_copy(_shard_file(previous_dir, table, shard), _shard_file(tmp_dir, table, shard))
-    timings["link"] = time.perf_counter() - started - timings["scan"]
+                new = pa.Table.from_pydict(rows.get(table) or empty_columns(table), schema=schemas[table])
+                parts = [new]
+                if not full and previous_dir is not None:
+                    old_file = _shard_file(previous_dir, table, shard)
+                    if old_file.exists():
+                        kept = pq.read_table(old_file, schema=schemas[table])
+                        kept = kept.filter(pc.invert(pc.is_in(kept["bundle"], value_set=drop_array)))
+                        parts.insert(0, kept)
+                merged = pa.concat_tables(parts) if len(parts) > 1 else new
+                # Stable: a bundle's rows keep their order; bundles by path.
+                merged = merged.sort_by([("bundle", "ascending")])
+                target = _shard_file(tmp_dir, table, shard)
+                pq.write_table(merged, target)
+            return True
 
-    schemas = {table: arrow_schema(table) for table in TABLES}
-    drop_array = pa.array(sorted(dropped), pa.string())
+        shard_count: dict[int, int] = {}
+        for bundle in state_bundles:
+            shard_count[shard_of(bundle, shards)] = shard_count.get(shard_of(bundle, shards), 0) + 1
 
-    def write_shard(shard: int, rows: dict[str, dict[str, list[Any]]]) -> None:
-        if not _shard_has_bundles(shard):
-            return  # every bundle of the shard was removed: no files
-        for table in TABLES:
-            new = pa.Table.from_pydict(rows.get(table) or empty_columns(table), schema=schemas[table])
-            parts = [new]
-            if not full and previous_dir is not None:
-                old_file = _shard_file(previous_dir, table, shard)
-                if old_file.exists():
-                    kept = pq.read_table(old_file, schema=schemas[table])
-                    kept = kept.filter(pc.invert(pc.is_in(kept["bundle"], value_set=drop_array)))
-                    parts.insert(0, kept)
-            merged = pa.concat_tables(parts) if len(parts) > 1 else new
-            # Stable: a bundle's rows keep their order; bundles by path.
-            merged = merged.sort_by([("bundle", "ascending")])
-            target = _shard_file(tmp_dir, table, shard)
-            pq.write_table(merged, target)
-        report.shards_written += 1
+        def _shard_has_bundles(shard: int) -> bool:
+            return shard_count.get(shard, 0) + len(touched_of.get(shard, [])) > 0
 
-    shard_count: dict[int, int] = {}
-    for bundle in state_bundles:
-        shard_count[shard_of(bundle, shards)] = shard_count.get(shard_of(bundle, shards), 0) + 1
+        # Reduce the changed bundles in shard order, so each shard completes
+        # early and is written (and its rows freed) while the pool goes on.
+        from rollout_trace._progress import Progress
 
-    def _shard_has_bundles(shard: int) -> bool:
-        return shard_count.get(shard, 0) + len(touched_of.get(shard, [])) > 0
+        order = [bundle for shard in sorted(touched_of) for bundle in sorted(touched_of[shard])]
+        paths = [found[bundle] for bundle in order]
+        pending = {shard: len(bundles) for shard, bundles in touched_of.items()}
+        rows_of: dict[int, dict[str, dict[str, list[Any]]]] = {}
+        bar = Progress(len(order), sys.stderr, enabled=progress and sys.stderr.isatty())
+        # Shards are written on two threads (pyarrow releases the GIL) while
+        # the main thread builds rows of the next bundles.
+        from concurrent.futures import ThreadPoolExecutor
 
-    # Reduce the changed bundles in shard order, so each shard completes
-    # early and is written (and its rows freed) while the pool goes on.
-    from rollout_trace._progress import Progress
+        writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="catalog-write")
+        written = []
+        for shard in sorted(shard for shard, n in pending.items() if n == 0):
+            written.append(writers.submit(write_shard, shard, {}))
+        reduce_started = time.perf_counter()
+        for i, result in iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient):
+            bundle = order[i]
+            shard = shard_of(bundle, shards)
+            rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=compat, limits=limits)
+            extend_columns(rows_of.setdefault(shard, {}), rows)
+            failed = rows["bundles"]["status"][0] == "error"
+            if failed:
+                report.failed += 1
+                report.failures.append((bundle, str(rows["bundles"]["error"][0])))
+            elif rows["bundles"]["partial"][0]:
+                report.partial += 1
+            state_bundles[bundle] = [list(identities[bundle]), shard, not failed]
+            report.reduced += 1
+            bar.advance(failed)
+            pending[shard] -= 1
+            if pending[shard] == 0:
+                written.append(writers.submit(write_shard, shard, rows_of.pop(shard)))
+                while sum(not future.done() for future in written[-16:]) > 8:  # bounded memory
+                    next(future for future in written if not future.done()).result()
+        bar.close()
+        writers.shutdown(wait=True)
+        report.shards_written = sum(future.result() for future in written)
+        timings["reduce_and_write"] = time.perf_counter() - reduce_started
 
-    order = [bundle for shard in sorted(touched_of) for bundle in sorted(touched_of[shard])]
-    paths = [found[bundle] for bundle in order]
-    pending = {shard: len(bundles) for shard, bundles in touched_of.items()}
-    rows_of: dict[int, dict[str, dict[str, list[Any]]]] = {}
-    bar = Progress(len(order), sys.stderr, enabled=progress and sys.stderr.isatty())
-    for shard in sorted(shard for shard, n in pending.items() if n == 0):
-        write_shard(shard, {})
-    reduce_started = time.perf_counter()
-    for i, result in iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient):
-        bundle = order[i]
-        shard = shard_of(bundle, shards)
-        rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=compat, limits=limits)
-        extend_columns(rows_of.setdefault(shard, {}), rows)
-        failed = rows["bundles"]["status"][0] == "error"
-        if failed:
-            report.failed += 1
-            report.failures.append((bundle, str(rows["bundles"]["error"][0])))
-        elif rows["bundles"]["partial"][0]:
-            report.partial += 1
-        state_bundles[bundle] = [list(identities[bundle]), shard, not failed]
-        report.reduced += 1
-        bar.advance(failed)
-        pending[shard] -= 1
-        if pending[shard] == 0:
-            write_shard(shard, rows_of.pop(shard))
-    bar.close()
-    timings["reduce_and_write"] = time.perf_counter() - reduce_started
+        if not state_bundles:  # an empty root: one empty file per table, so readers find a schema
+            for table in TABLES:
+                pq.write_table(pa.Table.from_pydict(empty_columns(table), schema=schemas[table]), _shard_file(tmp_dir, table, 0))
 
-    if not state_bundles:  # an empty root: one empty file per table, so readers find a schema
-        for table in TABLES:
-            pq.write_table(pa.Table.from_pydict(empty_columns(table), schema=schemas[table]), _shard_file(tmp_dir, table, 0))
-
-    state = {
-        "format": FORMAT,
-        "version": version,
-        "root": str(root_path.resolve()),
-        "settings": settings,
-        "written_at_unix_ms": int(time.time() * 1000),
-        "bundles": dict(sorted(state_bundles.items())),
-    }
-    _write_json_atomic(tmp_dir / STATE_FILE, state)
-    final_dir = versions / f"{version:06d}"
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(tmp_dir, final_dir)
+        state = {
+            "format": FORMAT,
+            "version": version,
+            "root": str(root_path.resolve()),
+            "settings": settings,
+            "written_at_unix_ms": int(time.time() * 1000),
+            "bundles": dict(sorted(state_bundles.items())),
+        }
+        _write_json_atomic(tmp_dir / STATE_FILE, state)
+        timings["state"] = time.perf_counter() - started - sum(timings.values())
+        final_dir = versions / f"{version:06d}"
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(tmp_dir, final_dir)
+    except BaseException:  # nothing half-written stays behind; `current` is untouched
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
     link_tmp = out_path / f".current.{os.getpid()}.tmp"
     if link_tmp.is_symlink() or link_tmp.exists():
         link_tmp.unlink()
     os.symlink(f"versions/{version:06d}", link_tmp)
     os.replace(link_tmp, out_path / "current")
     # Keep the previous version for readers that still hold it.
-    for entry in versions.iterdir():
-        if entry.name.isdigit() and int(entry.name) < version - 1:
-            shutil.rmtree(entry, ignore_errors=True)
+    for old_version in versions.iterdir():
+        if old_version.name.isdigit() and int(old_version.name) < version - 1:
+            shutil.rmtree(old_version, ignore_errors=True)
+    timings["switch"] = time.perf_counter() - started - sum(timings.values())
     report.version = version
     report.seconds = time.perf_counter() - started
     timings["total"] = report.seconds

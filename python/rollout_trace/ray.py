@@ -99,7 +99,7 @@ def _block_metadata(num_rows: int | None, input_files: tuple[str, ...], schema: 
     try:
         return BlockMetadata(num_rows=num_rows, size_bytes=None, input_files=input_files, exec_stats=None)
     except TypeError:  # Ray before 2.44 also wants the schema here
-        return BlockMetadata(num_rows=num_rows, size_bytes=None, schema=schema, input_files=input_files, exec_stats=None)
+        return BlockMetadata(num_rows=num_rows, size_bytes=None, schema=schema, input_files=input_files, exec_stats=None)  # type: ignore[call-arg, unused-ignore]
 
 
 def _datasource_base() -> Any:
