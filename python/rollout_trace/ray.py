@@ -42,6 +42,9 @@ __all__ = ["TraceDatasource", "read_traces"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 BUNDLES_PER_BLOCK = 64
+# Without override_num_blocks, a read task gets at least this many bundles:
+# a Ray task costs milliseconds, a small bundle's reduction about one.
+MIN_BUNDLES_PER_TASK = 32
 
 
 def _ray_data() -> Any:
@@ -127,11 +130,13 @@ def _make_datasource_class() -> type:
             compat: str | None = None,
             lenient: bool | None = None,
             limits: Limits | None = None,
+            tasks: int | None = None,
         ) -> None:
             if table not in CATALOG_SCHEMAS:
                 raise ValueError(f"no table {table!r}; tables: {', '.join(TABLES)}")
             self._bundles = list(bundles)
             self._options = _Options(table, compat, lenient, limits)
+            self._tasks = tasks
 
         def get_name(self) -> str:
             return f"Traces({self._options.table})"
@@ -143,7 +148,11 @@ def _make_datasource_class() -> type:
             bundles, options = self._bundles, self._options
             if not bundles:
                 return []
-            tasks = max(1, min(parallelism, len(bundles)))
+            if self._tasks is not None:
+                tasks = self._tasks
+            else:
+                tasks = min(parallelism, -(-len(bundles) // MIN_BUNDLES_PER_TASK))
+            tasks = max(1, min(tasks, len(bundles)))
             size, extra = divmod(len(bundles), tasks)
             schema = arrow_schema(options.table)
             read_tasks = []
@@ -196,13 +205,13 @@ def read_traces(
 
     The bundles are found on the driver and reduced in the read tasks on
     the workers; ``override_num_blocks`` sets the number of read tasks
-    (default: Ray's choice), other keyword arguments go to
+    (default: Ray's parallelism, but at least 32 bundles a task), other keyword arguments go to
     ``ray.data.read_datasource`` (``concurrency``, ``ray_remote_args``...).
     ``compat`` and ``lenient`` are passed to the core when given.
     """
     data = _ray_data()
     bundles = _bundles(paths_or_root)
-    source = __getattr__("TraceDatasource")(bundles, table, compat=compat, lenient=lenient, limits=limits)
+    source = __getattr__("TraceDatasource")(bundles, table, compat=compat, lenient=lenient, limits=limits, tasks=override_num_blocks)
     if override_num_blocks is not None:
         read_args["override_num_blocks"] = override_num_blocks
     return data.read_datasource(source, **read_args)
