@@ -164,7 +164,8 @@ def test_changing_one_bundle_changes_only_its_rows(root: Path, tmp_path: Path) -
     assert (report.reduced, report.unchanged, report.shards_written, report.full) == (1, 5, 1, False)
     new = rollout_trace.open_catalog(out)
     assert new.version == old.version + 1
-    shard = f"shard-{cat.shard_of(changed, new.state['settings']['shards']):05d}.parquet"
+    shard = f"shard-{new.state['bundles'][changed][1]:05d}.parquet"
+    assert new.state["bundles"][changed][1] == old.state["bundles"][changed][1]  # a bundle keeps its shard
     new_files = file_ids(new.version_dir)
     for name, ident in new_files.items():
         if name.endswith(shard):
@@ -196,12 +197,13 @@ def test_incremental_equals_a_fresh_index(root: Path, tmp_path: Path) -> None:
 
 def test_changed_settings_reindex_everything(root: Path, tmp_path: Path) -> None:
     rollout_trace.index(root, tmp_path / "cat")
-    report = rollout_trace.index(root, tmp_path / "cat", shards=4)
+    report = rollout_trace.index(root, tmp_path / "cat", shard_size=4)
     assert (report.full, report.reduced) == (True, 6)
-    assert {path.name for path in (tmp_path / "cat" / "current" / "bundles").iterdir()} <= {
-        f"shard-{n:05d}.parquet" for n in range(4)
-    }
-    assert rollout_trace.index(root, tmp_path / "cat").reduced == 0  # the shard count is kept
+    assert sorted(path.name for path in (tmp_path / "cat" / "current" / "bundles").iterdir()) == [
+        "shard-00000.parquet",
+        "shard-00001.parquet",
+    ]
+    assert rollout_trace.index(root, tmp_path / "cat").reduced == 0  # the shard size is kept
     limited = rollout_trace.index(root, tmp_path / "cat", limits=rollout_trace.Limits(max_events=3))
     assert limited.full
     assert rollout_trace.index(root, tmp_path / "cat", full=True).reduced == 6
@@ -254,3 +256,46 @@ def test_duckdb_queries(root: Path, tmp_path: Path) -> None:
         "select b.bundle, count(*) from bundles b join threads t using (bundle) group by 1 order by 1"
     ).fetchall()
     assert [bundle for bundle, _ in joined] == sorted(GOOD + [LIVE])
+
+
+def test_new_bundles_fill_the_last_shard_then_open_new_ones() -> None:
+    placed = cat.place(["c", "a", "b", "d", "e"], {}, 2)
+    assert placed == {"a": 0, "b": 0, "c": 1, "d": 1, "e": 2}
+    assert cat.place(["f", "g", "h"], placed, 2) == {"f": 2, "g": 3, "h": 3}
+
+
+def test_new_and_live_bundles_touch_few_shards(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cat"
+    rollout_trace.index(root, out, shard_size=2)
+    for seed in range(3):  # three new sessions arrive: they share the last shards
+        generate(root / "z" / f"new-{seed}", seed=100 + seed)
+    report = rollout_trace.index(root, out)
+    assert (report.reduced, report.shards_written) == (3, 2)
+    state = rollout_trace.open_catalog(out).state["bundles"]
+    assert sorted({state[f"z/new-{seed}"][1] for seed in range(3)}) == [3, 4]
+
+
+def test_a_failed_run_leaves_the_catalog_as_it_was(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "cat"
+    rollout_trace.index(root, out)
+    before = rows_of(rollout_trace.open_catalog(out), "tool_calls")
+    os.utime(root / "real" / "trace.jsonl", ns=(5, 5))
+    calls = []
+
+    def failing_write(*args: Any, **kwargs: Any) -> None:
+        calls.append(args)
+        if len(calls) > 3:
+            raise OSError("disk full")
+        real_write(*args, **kwargs)
+
+    real_write = pq.write_table
+    monkeypatch.setattr(pq, "write_table", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        rollout_trace.index(root, out)
+    monkeypatch.undo()
+    assert os.readlink(out / "current") == "versions/000001"
+    assert not [p for p in (out / "versions").iterdir() if p.name.startswith(".")]
+    assert rows_of(rollout_trace.open_catalog(out), "tool_calls") == before
+    assert rollout_trace.index(root, out).reduced == 1  # the next run does the work

@@ -25,8 +25,8 @@ def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser
     parser.add_argument("--compat", metavar="PROFILE", help="compatibility profile of the reducer (e.g. crate, codex-0.147)")
     parser.add_argument("--lenient", action="store_true", default=None, help="reduce leniently (passed to the core)")
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
-    parser.add_argument("--shards", type=int, default=None, metavar="N",
-                        help="number of shard files per table for a new catalog (default 256; a change re-indexes)")
+    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+                        help="bundles per shard file (default 32; a change re-indexes everything)")
     parser.add_argument("--full", action="store_true", help="re-reduce every bundle, changed or not")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_limit_options(parser)
@@ -45,7 +45,7 @@ def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser
             compat=args.compat,
             lenient=args.lenient,
             workers=args.jobs,
-            shards=args.shards,
+            shard_size=args.shard_size,
             limits=limits(args),
             full=args.full,
             progress=not args.quiet,

@@ -27,7 +27,10 @@ same directory is not seen; ``full=True`` (``--full``) re-reduces
 everything. The identity is taken *before* a bundle is read, so a bundle
 written to while it is reduced is re-reduced by the next run.
 
-A bundle's rows live in shard ``blake2b(bundle) % shards``. A run builds a
+A bundle's rows live in one shard, chosen when it first enters the
+catalog: new bundles, in path order, fill the last shard up to
+``shard_size`` (32) bundles, then open the next one, so neighbours by path
+and by arrival share shards and a bundle never moves. A run builds a
 new version directory: unchanged shard files are hard links to the
 previous version's (a copy where links are not possible), touched ones
 are rewritten from the previous file's rows (minus the changed bundles)
@@ -40,7 +43,7 @@ indexed as the prefix that replays (``partial`` true, the first problem in
 ``error``) and refreshed when its files change; a bundle that cannot be
 read at all has only its ``bundles`` row, with ``error`` and
 ``error_type``. A change of the settings (compat profile, lenient,
-limits, shard count) re-indexes everything.
+limits, shard size) re-indexes everything.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT = 1
-DEFAULT_SHARDS = 256
+DEFAULT_SHARD_SIZE = 32
 STATE_FILE = "_state.json"
 
 BUNDLES_SCHEMA: tuple[tuple[str, str], ...] = (
@@ -211,8 +214,23 @@ def find_root_bundles(root: PathLike) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def shard_of(bundle: str, shards: int) -> int:
-    return int.from_bytes(hashlib.blake2b(bundle.encode(), digest_size=8).digest(), "little") % shards
+def place(new: Sequence[str], kept: dict[str, int], shard_size: int) -> dict[str, int]:
+    """Shards for bundles new to the catalog, in path order: they fill the
+    last shard up to ``shard_size`` bundles, then open new ones. So
+    neighbours by path (a day's sessions) and by arrival (the sessions
+    still being written) share few shards, and refreshing them rewrites
+    few files."""
+    counts: dict[int, int] = {}
+    for shard in kept.values():
+        counts[shard] = counts.get(shard, 0) + 1
+    last = max(counts, default=-1)
+    placed: dict[str, int] = {}
+    for bundle in sorted(new):
+        if last < 0 or counts.get(last, 0) >= shard_size:
+            last += 1
+        counts[last] = counts.get(last, 0) + 1
+        placed[bundle] = last
+    return placed
 
 
 # ------------------------------------------------------------ reducing
@@ -431,7 +449,7 @@ def index(
     compat: str | None = None,
     lenient: bool | None = None,
     workers: int | None = None,
-    shards: int | None = None,
+    shard_size: int | None = None,
     limits: Limits | None = None,
     full: bool = False,
     progress: bool = False,
@@ -443,7 +461,8 @@ def index(
     ``workers`` Rust threads, default one per core), and only the shard
     files they fall in are rewritten; removed bundles leave the catalog.
     ``compat`` and ``lenient`` are passed to the core when given; a change
-    of them (or of ``limits`` or ``shards``) re-indexes everything, as does
+    of them (or of ``limits`` or ``shard_size``, bundles per shard file)
+    re-indexes everything, as does
     ``full=True``. Needs pyarrow.
     """
     pa = _pyarrow()
@@ -458,17 +477,17 @@ def index(
         raise FileNotFoundError(f"no such directory: {root}")
     previous = read_state(out_path)
     previous_dir = _current(out_path)
-    if shards is None:
-        shards = previous["settings"]["shards"] if previous else DEFAULT_SHARDS
-    if shards < 1:
-        raise ValueError(f"shards must be >= 1, got {shards}")
+    if shard_size is None:
+        shard_size = previous["settings"].get("shard_size", DEFAULT_SHARD_SIZE) if previous else DEFAULT_SHARD_SIZE
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     settings = {
         "format": FORMAT,
         "compat": compat,
         "lenient": lenient,
         "partial": True,
         "limits": _limits_dict(limits),
-        "shards": shards,
+        "shard_size": shard_size,
     }
     if previous is None or previous.get("settings") != settings:
         full = True
@@ -489,11 +508,14 @@ def index(
         report.timings = timings
         return report
 
+    kept_shard = {bundle: entry[1] for bundle, entry in old.items() if bundle in found}
+    shard_for = {bundle: kept_shard[bundle] for bundle in changed if bundle in kept_shard}
+    shard_for.update(place([bundle for bundle in changed if bundle not in kept_shard], kept_shard, shard_size))
     touched_of: dict[int, list[str]] = {}
     for bundle in changed:
-        touched_of.setdefault(shard_of(bundle, shards), []).append(bundle)
+        touched_of.setdefault(shard_for[bundle], []).append(bundle)
     for bundle in removed:
-        touched_of.setdefault(shard_of(bundle, shards), [])
+        touched_of.setdefault(old[bundle][1], [])
     dropped = set(changed) | set(removed)
 
     versions = out_path / "versions"
@@ -541,7 +563,7 @@ def index(
 
         shard_count: dict[int, int] = {}
         for bundle in state_bundles:
-            shard_count[shard_of(bundle, shards)] = shard_count.get(shard_of(bundle, shards), 0) + 1
+            shard_count[state_bundles[bundle][1]] = shard_count.get(state_bundles[bundle][1], 0) + 1
 
         def _shard_has_bundles(shard: int) -> bool:
             return shard_count.get(shard, 0) + len(touched_of.get(shard, [])) > 0
@@ -566,7 +588,7 @@ def index(
         reduce_started = time.perf_counter()
         for i, result in iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient):
             bundle = order[i]
-            shard = shard_of(bundle, shards)
+            shard = shard_for[bundle]
             rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=compat, limits=limits)
             extend_columns(rows_of.setdefault(shard, {}), rows)
             failed = rows["bundles"]["status"][0] == "error"
