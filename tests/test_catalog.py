@@ -299,3 +299,14 @@ def test_a_failed_run_leaves_the_catalog_as_it_was(root: Path, tmp_path: Path, m
     assert not [p for p in (out / "versions").iterdir() if p.name.startswith(".")]
     assert rows_of(rollout_trace.open_catalog(out), "tool_calls") == before
     assert rollout_trace.index(root, out).reduced == 1  # the next run does the work
+
+
+def test_one_index_run_at_a_time(root: Path, tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "cat"
+    out.mkdir()
+    with open(out / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(RuntimeError, match="another `rollout-trace index`"):
+            rollout_trace.index(root, out)
+    assert rollout_trace.index(root, out).reduced == 6

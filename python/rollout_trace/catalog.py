@@ -48,6 +48,7 @@ limits, shard size) re-indexes everything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -263,12 +264,14 @@ def iter_results(
     position = {path: i for i, path in enumerate(paths)}
     if len(position) == len(paths):
         try:
-            for path, result in iter_reduce(paths, workers, partial=True, limits=limits, **options):
-                yield position[str(path)], result
-            return
-        except TypeError as error:
+            results = iter_reduce(paths, workers, partial=True, limits=limits, **options)
+        except TypeError as error:  # raised at the call, before any result
             if not options or "unexpected keyword" not in str(error):
                 raise
+        else:
+            for path, result in results:
+                yield position[str(path)], result
+            return
     # iter_reduce without compat/lenient (or repeated paths): reduce_many
     # takes the options; results come in input order.
     for i, result in enumerate(reduce_many(paths, workers, partial=True, limits=limits, **options)):
@@ -465,16 +468,52 @@ def index(
     re-indexes everything, as does
     ``full=True``. Needs pyarrow.
     """
+    _pyarrow()
+    out_path = Path(out)
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise FileNotFoundError(f"no such directory: {root}")
+    out_path.mkdir(parents=True, exist_ok=True)
+    with _locked(out_path):
+        return _index(root_path, out_path, compat, lenient, workers, shard_size, limits, full, progress)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One index run at a time per catalog (readers need no lock)."""
+    with open(out / ".lock", "a+b") as lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            yield
+            return
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another `rollout-trace index` is writing {out}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _index(
+    root_path: Path,
+    out_path: Path,
+    compat: str | None,
+    lenient: bool | None,
+    workers: int | None,
+    shard_size: int | None,
+    limits: Limits | None,
+    full: bool,
+    progress: bool,
+) -> IndexReport:
     pa = _pyarrow()
     import pyarrow.compute as pc  # type: ignore[import-untyped, import-not-found, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    out_path = Path(out)
-    root_path = Path(root)
-    if not root_path.is_dir():
-        raise FileNotFoundError(f"no such directory: {root}")
     previous = read_state(out_path)
     previous_dir = _current(out_path)
     if shard_size is None:
