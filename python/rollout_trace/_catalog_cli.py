@@ -39,17 +39,21 @@ def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser
             return 2
         from rollout_trace.catalog import index
 
-        report = index(
-            args.root,
-            args.output,
-            compat=args.compat,
-            lenient=args.lenient,
-            workers=args.jobs,
-            shard_size=args.shard_size,
-            limits=limits(args),
-            full=args.full,
-            progress=not args.quiet,
-        )
+        try:
+            report = index(
+                args.root,
+                args.output,
+                compat=args.compat,
+                lenient=args.lenient,
+                workers=args.jobs,
+                shard_size=args.shard_size,
+                limits=limits(args),
+                full=args.full,
+                progress=not args.quiet,
+            )
+        except RuntimeError as error:  # another run holds the catalog
+            print(f"rollout-trace: {error}", file=sys.stderr)
+            return 2
         for bundle, error in report.failures:
             print(f"error: {bundle}: {error}", file=sys.stderr)
         print(report, file=sys.stderr)
