@@ -6,11 +6,13 @@ them into CATALOG with ``rollout-trace index``, and prints each query and
 its DuckDB output. Needs pyarrow and duckdb (``rollout-trace[catalog]``).
 
 Usage: python docs/catalog_queries.py [ROOT] [CATALOG]
+       python docs/catalog_queries.py --update   (rewrites the output in docs/catalog.md)
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +69,23 @@ def make_root(root: Path) -> None:
     (broken / "manifest.json").write_text('{"schema_version": 1, "trace_id": ', encoding="utf-8")
 
 
+BEGIN, END = "<!-- catalog_queries output: begin -->", "<!-- catalog_queries output: end -->"
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--update"]:
+        import contextlib
+        import io
+
+        sys.argv[1:] = []
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            main()
+        doc = Path(__file__).with_name("catalog.md")
+        before, rest = doc.read_text(encoding="utf-8").split(BEGIN)
+        _, after = rest.split(END)
+        doc.write_text(f"{before}{BEGIN}\n{text.getvalue().rstrip()}\n{END}{after}", encoding="utf-8")
+        return 0
     work = Path(tempfile.mkdtemp(prefix="catalog-docs-"))
     root = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else work / "traces"
     out = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else work / "catalog"
@@ -76,15 +94,31 @@ def main() -> int:
     # the child imports this same rollout_trace, whatever the working directory
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(rollout_trace.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     command = ["index", str(root.relative_to(root.parent)), "-o", str(out), "-q"]
-    for _ in range(2):  # the second run finds nothing changed
+
+    def index(comment: str) -> None:
         run = subprocess.run([sys.executable, "-m", "rollout_trace.cli", *command], capture_output=True, text=True, cwd=root.parent, env=env)
-        print(f"$ rollout-trace {' '.join(command).replace(str(out.parent) + '/', '')}")
+        print(f"$ rollout-trace {' '.join(command).replace(str(out.parent) + '/', '')}   # {comment}")
         print((run.stdout + run.stderr).replace(str(out.parent) + "/", "").rstrip())
-    catalog = rollout_trace.open_catalog(out)
-    for title, query in QUERIES.items():
-        print(f"\n## {title}\n```sql{query}\n```\n```text")
-        print(str(catalog.sql(query)).rstrip())
+
+    def query(title: str) -> None:
+        print(f"\n### {title}\n\n```sql{QUERIES[title]}\n```\n\n```text")
+        print(str(rollout_trace.open_catalog(out).sql(QUERIES[title])).rstrip())
         print("```")
+
+    print("```text")
+    index("first run")
+    index("nothing changed")
+    print("```")
+    for title in QUERIES:
+        query(title)
+    # The live session ends and a new one starts: the next run reduces just those two.
+    shutil.rmtree(root / "2026/01/08/rollout-live")
+    synth.generate(root / "2026/01/08/rollout-live", seed=99, children=1)
+    synth.generate(root / "2026/01/08/rollout-new", seed=100, children=0)
+    print("\nThe live session ends and a new one starts:\n\n```text")
+    index("two bundles changed")
+    print("```")
+    query("Bundles that failed or are still being written")
     return 0
 
 
