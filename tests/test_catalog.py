@@ -310,3 +310,27 @@ def test_one_index_run_at_a_time(root: Path, tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="another `rollout-trace index`"):
             rollout_trace.index(root, out)
     assert rollout_trace.index(root, out).reduced == 6
+
+
+def test_without_duckdb_the_files_and_arrow_still_work(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    rollout_trace.index(root, tmp_path / "cat")
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed
+    catalog = rollout_trace.open_catalog(tmp_path / "cat")
+    assert catalog.arrow("bundles").num_rows == 6
+    assert all(path.suffix == ".parquet" for path in catalog.files("tool_calls"))
+    with pytest.raises(ImportError, match=r"pip install 'rollout-trace\[catalog\]'"):
+        catalog.sql("select 1")
+    with pytest.raises(ImportError, match="duckdb"):
+        catalog.tool_calls
+
+
+def test_importing_the_package_imports_no_optional_library() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, rollout_trace, rollout_trace.cli; rollout_trace.cli.build_parser(); " \
+        "print(sorted(m for m in ('pyarrow', 'duckdb', 'ray', 'rollout_trace.catalog') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
