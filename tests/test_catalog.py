@@ -49,9 +49,14 @@ def truncate_mid_line(path: Path) -> bytes:
     return data
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_root(tmp_path_factory.mktemp("template") / "root")
+
+
 @pytest.fixture()
-def root(tmp_path: Path) -> Path:
-    return make_root(tmp_path / "root")
+def root(template: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(template, tmp_path / "root"))  # each test may change its own copy
 
 
 def rows_of(catalog: cat.Catalog, table: str, bundle: str | None = None) -> list[dict[str, Any]]:
@@ -73,7 +78,7 @@ def file_ids(version_dir: Path) -> dict[str, tuple[int, int]]:
 
 def test_rows_equal_tables_of_each_bundle_alone(root: Path, tmp_path: Path) -> None:
     report = rollout_trace.index(root, tmp_path / "cat")
-    assert (report.bundles, report.reduced, report.failed, report.partial) == (6, 6, 1, 1)
+    assert (report.bundles, report.reduced, report.failed, report.partial, report.errors) == (6, 6, 1, 1, 1)
     catalog = rollout_trace.open_catalog(tmp_path / "cat")
     assert sorted(catalog.state["bundles"]) == sorted(GOOD + [BAD, LIVE])
     for bundle in GOOD + [LIVE]:
@@ -238,7 +243,8 @@ def test_cli_index(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert captured.out.strip() == str(out / "current")
     assert "error: broken:" in captured.err and "6 bundles, 6 reduced" in captured.err
     assert main(["index", str(root), "-o", str(out), "-q"]) == 0  # nothing new failed
-    assert "0 reduced, 6 unchanged" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "0 reduced, 6 unchanged" in err and "1 error rows in the catalog" in err
 
 
 def test_duckdb_queries(root: Path, tmp_path: Path) -> None:
@@ -334,3 +340,26 @@ def test_importing_the_package_imports_no_optional_library() -> None:
         "print(sorted(m for m in ('pyarrow', 'duckdb', 'ray', 'rollout_trace.catalog') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_indexing_while_bundles_are_written(tmp_path: Path) -> None:
+    import threading
+
+    root, out = tmp_path / "root", tmp_path / "cat"
+    root.mkdir()
+    generate(root / "done", seed=1)
+    writer = threading.Thread(target=lambda: [generate(root / f"live-{n}", seed=10 + n, target_mb=2) for n in range(2)])
+    writer.start()
+    runs = []
+    while writer.is_alive():  # every run completes and gives a catalog, whatever it catches mid-write
+        runs.append(rollout_trace.index(root, out))
+    writer.join()
+    final = rollout_trace.index(root, out)
+    assert len(runs) >= 2 and final.reduced >= 1
+    catalog = rollout_trace.open_catalog(out)
+    assert sorted(row["bundle"] for row in rows_of(catalog, "bundles")) == ["done", "live-0", "live-1"]
+    for bundle in ["done", "live-0", "live-1"]:
+        (row,) = rows_of(catalog, "bundles", bundle)
+        assert (row["status"], row["partial"], row["error"]) == ("completed", False, None), bundle
+        assert rows_of(catalog, "conversation_items", bundle) == expected_rows(root / bundle, bundle, "conversation_items")
+    assert rollout_trace.index(root, out).reduced == 0

@@ -387,6 +387,8 @@ class IndexReport:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: bundles of the catalog (this run's and earlier ones) whose row is an error
+    errors: int = 0
 
     @property
     def changed(self) -> bool:
@@ -397,7 +399,8 @@ class IndexReport:
         return (
             f"{self.catalog} v{self.version}: {self.bundles} bundles, {self.reduced} reduced, "
             f"{self.unchanged} unchanged, {self.removed} removed, {self.failed} failed, "
-            f"{self.partial} partial; {self.shards_written} shards written ({what}, {self.seconds:.2f}s)"
+            f"{self.partial} partial; {self.shards_written} shards written ({what}, {self.seconds:.2f}s); "
+            f"{self.errors} error rows in the catalog"
         )
 
 
@@ -543,6 +546,7 @@ def _index(
     report.removed = len(removed)
     if previous is not None and not changed and not removed:
         report.version = previous["version"]
+        report.errors = sum(1 for entry in old.values() if not entry[2])
         report.seconds = time.perf_counter() - started
         report.timings = timings
         return report
@@ -681,6 +685,7 @@ def _index(
             shutil.rmtree(old_version, ignore_errors=True)
     timings["switch"] = time.perf_counter() - started - sum(timings.values())
     report.version = version
+    report.errors = sum(1 for entry in state_bundles.values() if not entry[2])
     report.seconds = time.perf_counter() - started
     timings["total"] = report.seconds
     report.timings = timings
