@@ -363,3 +363,21 @@ def test_indexing_while_bundles_are_written(tmp_path: Path) -> None:
         assert (row["status"], row["partial"], row["error"]) == ("completed", False, None), bundle
         assert rows_of(catalog, "conversation_items", bundle) == expected_rows(root / bundle, bundle, "conversation_items")
     assert rollout_trace.index(root, out).reduced == 0
+
+
+def test_compat_and_lenient_are_passed_only_when_given(root: Path, tmp_path: Path) -> None:
+    import inspect
+
+    supported = "compat" in inspect.signature(rollout_trace.reduce_many).parameters
+    out = tmp_path / "cat"
+    rollout_trace.index(root, out)  # without them: works with any core
+    if not supported:
+        with pytest.raises(ValueError, match="cannot reduce with compat="):
+            rollout_trace.index(root, out, compat="crate")
+        assert rollout_trace.open_catalog(out).state["settings"]["compat"] is None  # the catalog is untouched
+        return
+    report = rollout_trace.index(root, out, compat="crate")
+    assert report.full  # a changed profile re-indexes everything
+    catalog = rollout_trace.open_catalog(out)
+    assert catalog.state["settings"]["compat"] == "crate"
+    assert {row["compat"] for row in rows_of(catalog, "bundles")} == {"crate"}

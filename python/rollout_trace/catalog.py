@@ -274,7 +274,14 @@ def iter_results(
             return
     # iter_reduce without compat/lenient (or repeated paths): reduce_many
     # takes the options; results come in input order.
-    for i, result in enumerate(reduce_many(paths, workers, partial=True, limits=limits, **options)):
+    try:
+        results_in_order = reduce_many(paths, workers, partial=True, limits=limits, **options)
+    except TypeError as error:
+        if not options or "unexpected keyword" not in str(error):
+            raise
+        given = ", ".join(f"{name}=" for name in options)
+        raise ValueError(f"this build of rollout_trace cannot reduce with {given} (its reducer does not take it yet)") from error
+    for i, result in enumerate(results_in_order):
         yield i, result
 
 
