@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from typing import Any
+
+LIMITS = ("max_record_bytes", "max_bundle_bytes", "max_events", "max_payloads", "max_json_depth")
 
 
-def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser], None], limits: Callable[[argparse.Namespace], Any]) -> None:
+def _limits(args: argparse.Namespace) -> Any:
+    from rollout_trace._native import Limits
+
+    return Limits(**{name: getattr(args, name) for name in LIMITS if getattr(args, name) is not None})
+
+
+def register(commands: Any) -> None:
+    """Adds ``index`` to the ``rollout-trace`` subcommands."""
     parser = commands.add_parser(
         "index",
         help="build or refresh a Parquet catalog of a root of bundles",
@@ -23,13 +32,18 @@ def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser
     parser.add_argument("root", metavar="ROOT", help="directory holding bundles (at any depth)")
     parser.add_argument("-o", "--output", required=True, metavar="CATALOG", help="catalog directory (created if needed)")
     parser.add_argument("--compat", metavar="PROFILE", help="compatibility profile of the reducer (e.g. crate, codex-0.147)")
-    parser.add_argument("--lenient", action="store_true", default=None, help="reduce leniently (passed to the core)")
+    parser.add_argument("--lenient", action="store_true", default=None,
+                        help="skip the events that cannot be reduced instead of keeping the prefix before the first")
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N",
                         help="bundles per shard file (default 32; a change re-indexes everything)")
     parser.add_argument("--full", action="store_true", help="re-reduce every bundle, changed or not")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_limit_options(parser)
+    group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
+    for name, what in zip(LIMITS, ("largest event line or payload file", "largest total read from one bundle",
+                                   "most events in one trace.jsonl", "most payloads one bundle references",
+                                   "deepest JSON nesting")):
+        group.add_argument("--" + name.replace("_", "-"), type=int, metavar="N", help=what)
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -47,12 +61,12 @@ def register(commands: Any, add_limit_options: Callable[[argparse.ArgumentParser
                 lenient=args.lenient,
                 workers=args.jobs,
                 shard_size=args.shard_size,
-                limits=limits(args),
+                limits=_limits(args),
                 full=args.full,
                 progress=not args.quiet,
             )
-        except RuntimeError as error:  # another run holds the catalog
-            print(f"rollout-trace: {error}", file=sys.stderr)
+        except (RuntimeError, ValueError) as refused:  # another run holds the catalog; an unknown profile
+            print(f"rollout-trace: {refused}", file=sys.stderr)
             return 2
         for bundle, error in report.failures:
             print(f"error: {bundle}: {error}", file=sys.stderr)

@@ -111,6 +111,7 @@ BUNDLES_SCHEMA: tuple[tuple[str, str], ...] = (
     ("failed_tool_call_count", "int"),
     ("failed_terminal_operation_count", "int"),
     ("partial", "bool"),
+    ("diagnostic_count", "int"),
     ("error", "str"),
     ("error_type", "str"),
     ("manifest_bytes", "int"),
@@ -237,6 +238,19 @@ def place(new: Sequence[str], kept: dict[str, int], shard_size: int) -> dict[str
 # ------------------------------------------------------------ reducing
 
 
+def resolve_profile(compat: str | None) -> str | None:
+    """The profile the core will use for ``compat`` (its canonical name;
+    for None, the default one), where the core can tell; else ``compat``.
+    Recorded in the catalog, so a new default profile re-indexes too.
+    Raises ``ValueError`` for a name the core does not know."""
+    try:
+        from rollout_trace._native import resolve_compat  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return compat
+    resolved: str = resolve_compat(compat)
+    return resolved
+
+
 def reduce_options(compat: str | None, lenient: bool | None) -> dict[str, Any]:
     """Only the options given, so this works with and without the
     ``compat=``/``lenient=`` parameters of the core."""
@@ -257,14 +271,18 @@ def iter_results(
     lenient: bool | None = None,
 ) -> Iterator[tuple[int, RolloutTrace | TraceError]]:
     """``(index, trace or error)`` for every path, as each finishes, from
-    the Rust thread pool (GIL released), always with ``partial=True``."""
+    the Rust thread pool (GIL released): with ``partial=True`` (a live or
+    broken bundle gives the prefix that replays), or, with ``lenient``,
+    the core's lenient replay (every event that can be reduced; the two
+    exclude each other)."""
     from rollout_trace.batch import iter_reduce, reduce_many
 
     options = reduce_options(compat, lenient)
+    partial = not lenient
     position = {path: i for i, path in enumerate(paths)}
     if len(position) == len(paths):
         try:
-            results = iter_reduce(paths, workers, partial=True, limits=limits, **options)
+            results = iter_reduce(paths, workers, partial=partial, limits=limits, **options)
         except TypeError as error:  # raised at the call, before any result
             if not options or "unexpected keyword" not in str(error):
                 raise
@@ -275,7 +293,7 @@ def iter_results(
     # iter_reduce without compat/lenient (or repeated paths): reduce_many
     # takes the options; results come in input order.
     try:
-        results_in_order = reduce_many(paths, workers, partial=True, limits=limits, **options)
+        results_in_order = reduce_many(paths, workers, partial=partial, limits=limits, **options)
     except TypeError as error:
         if not options or "unexpected keyword" not in str(error):
             raise
@@ -287,7 +305,7 @@ def iter_results(
 
 def _error_row(bundle: str, path: str, error: BaseException, limits: Limits | None) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name, _ in BUNDLES_SCHEMA}
-    row.update(bundle=bundle, status="error", error=str(error), error_type=type(error).__name__, partial=False, models=[])
+    row.update(bundle=bundle, status="error", error=str(error), error_type=type(error).__name__, partial=False, models=[], diagnostic_count=0)
     try:  # ids from the manifest, when it can be read
         opened = TraceBundle.open(path, limits=limits) if limits is not None else TraceBundle.open(path)
         row.update(
@@ -347,6 +365,7 @@ def bundle_rows(
             "failed_tool_call_count": tables["tool_calls"].columns["status"].count("failed"),
             "failed_terminal_operation_count": tables["terminal_operations"].columns["status"].count("failed"),
             "partial": result.is_partial,
+            "diagnostic_count": len(result.diagnostics),
             "error": str(result.diagnostics[0]) if result.diagnostics else None,
             "error_type": type(result.diagnostics[0]).__name__ if result.diagnostics else None,
         }
@@ -530,11 +549,12 @@ def _index(
         shard_size = previous["settings"].get("shard_size", DEFAULT_SHARD_SIZE) if previous else DEFAULT_SHARD_SIZE
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    profile = resolve_profile(compat)
     settings = {
         "format": FORMAT,
-        "compat": compat,
-        "lenient": lenient,
-        "partial": True,
+        "compat": profile,
+        "lenient": bool(lenient),
+        "partial": not lenient,
         "limits": _limits_dict(limits),
         "shard_size": shard_size,
     }
@@ -639,7 +659,7 @@ def _index(
         for i, result in iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient):
             bundle = order[i]
             shard = shard_for[bundle]
-            rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=compat, limits=limits)
+            rows = bundle_rows(bundle, paths[i], identities[bundle], result, compat=profile, limits=limits)
             extend_columns(rows_of.setdefault(shard, {}), rows)
             failed = rows["bundles"]["status"][0] == "error"
             if failed:

@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rollout_trace import _catalog_cli  # argparse only; the catalog loads when `index` runs
 
-    _catalog_cli.register(commands, _add_limit_options, _limits)
+    _catalog_cli.register(commands)
     return parser
 
 

@@ -35,6 +35,7 @@ from rollout_trace.catalog import (
     extend_columns,
     find_root_bundles,
     iter_results,
+    resolve_profile,
 )
 
 __all__ = ["TraceDatasource", "read_traces"]
@@ -84,6 +85,7 @@ def read_bundles(
     import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     schema = arrow_schema(table)
+    profile = resolve_profile(compat)  # what the catalog records in `compat`
     for start in range(0, len(bundles), bundles_per_block):
         group = bundles[start : start + bundles_per_block]
         paths = [path for _, path in group]
@@ -91,7 +93,7 @@ def read_bundles(
         results: dict[int, Any] = dict(iter_results(paths, workers=workers, limits=limits, compat=compat, lenient=lenient))
         columns: dict[str, dict[str, list[Any]]] = {table: empty_columns(table)}
         for i, (key, path) in enumerate(group):
-            rows = bundle_rows(key, path, identities[i], results[i], compat=compat, limits=limits)
+            rows = bundle_rows(key, path, identities[i], results[i], compat=profile, limits=limits)
             extend_columns(columns, {table: rows[table]})
         yield pa.Table.from_pydict(columns[table], schema=schema)
 
@@ -210,6 +212,7 @@ def read_traces(
     ``compat`` and ``lenient`` are passed to the core when given.
     """
     data = _ray_data()
+    resolve_profile(compat)  # an unknown profile fails here, not in the tasks
     bundles = _bundles(paths_or_root)
     source = __getattr__("TraceDatasource")(bundles, table, compat=compat, lenient=lenient, limits=limits, tasks=override_num_blocks)
     if override_num_blocks is not None:
