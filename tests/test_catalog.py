@@ -381,3 +381,22 @@ def test_compat_and_lenient_are_passed_only_when_given(root: Path, tmp_path: Pat
     catalog = rollout_trace.open_catalog(out)
     assert catalog.state["settings"]["compat"] == "crate"
     assert {row["compat"] for row in rows_of(catalog, "bundles")} == {"crate"}
+
+
+def test_lenient_replaces_the_prefix_replay(root: Path, tmp_path: Path) -> None:
+    import inspect
+
+    out = tmp_path / "cat"
+    if "lenient" not in inspect.signature(rollout_trace.reduce_many).parameters:
+        with pytest.raises(ValueError, match="cannot reduce with lenient="):
+            rollout_trace.index(root, out, lenient=True)
+        return
+    report = rollout_trace.index(root, out, lenient=True)
+    assert report.failed == 1  # an unreadable manifest is still an error row
+    catalog = rollout_trace.open_catalog(out)
+    assert (catalog.state["settings"]["lenient"], catalog.state["settings"]["partial"]) == (True, False)
+    (row,) = rows_of(catalog, "bundles", LIVE)
+    assert row["diagnostic_count"] >= 1 and row["error"]  # the torn last line, passed over
+    lenient = rollout_trace.replay_bundle(root / LIVE, lenient=True)
+    assert rows_of(catalog, "tool_calls", LIVE) == [{"bundle": LIVE, **r} for r in lenient.tables()["tool_calls"].rows]
+    assert rollout_trace.index(root, out).full  # back to the prefix replay: everything again
