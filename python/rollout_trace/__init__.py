@@ -15,9 +15,13 @@ when read.
 Provenance is navigation (``tool_call.inference_call``, ``item.origin``,
 ``thread.edges``); ``thread.transcript()`` and ``trace.print_tree()`` read a
 rollout as text, ``trace.tables()`` and ``tables_many(paths)`` give
-column-oriented tables, and ``rollout_trace.testing`` has assertion
-helpers for pytest.
+column-oriented tables, ``index(root, out)`` and ``open_catalog(out)`` keep
+an incremental Parquet catalog of a root of bundles (``rollout_trace.ray``
+reads bundles into a Ray dataset), and ``rollout_trace.testing`` has
+assertion helpers for pytest.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from rollout_trace._native import (
     AgentMessageMetadata,
@@ -75,6 +79,24 @@ from rollout_trace._native import (
 from rollout_trace.batch import iter_reduce, reduce_many
 from rollout_trace.live import LiveChange, LiveTrace, follow
 from rollout_trace.tables import Table, Tables, tables_many
+
+if TYPE_CHECKING:
+    from rollout_trace.catalog import Catalog, IndexReport, index, open_catalog
+
+# The catalog is loaded when first used (it needs pyarrow, duckdb for queries).
+_LAZY = {"index": "index", "open_catalog": "open_catalog", "Catalog": "Catalog", "IndexReport": "IndexReport"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ray":  # rollout_trace.ray.read_traces(...); imports ray only when called
+        import importlib
+
+        return importlib.import_module("rollout_trace.ray")
+    if name in _LAZY:
+        from rollout_trace import catalog
+
+        return getattr(catalog, _LAZY[name])
+    raise AttributeError(f"module 'rollout_trace' has no attribute {name!r}")
 
 __all__ = [
     "AgentMessageMetadata",
@@ -136,4 +158,8 @@ __all__ = [
     "Table",
     "Tables",
     "tables_many",
+    "index",
+    "open_catalog",
+    "Catalog",
+    "IndexReport",
 ]

@@ -315,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_export)
     # Listed for --help only; main() hands `serve` to rollout_trace.serve before parsing.
     commands.add_parser("serve", help="browse a trace root in a local web viewer (needs the [serve] extra)")
+
+    from rollout_trace import _catalog_cli  # argparse only; the catalog loads when `index` runs
+
+    _catalog_cli.register(commands)
     return parser
 
 
