@@ -231,27 +231,3 @@ def test_summary_of_the_realistic_example() -> None:
     assert data["interaction_edges"]["by_status"]["spawn_agent"] == 2
     text = cli("summary", str(REPO / "examples" / "realistic-bundle"), "--width", "80").stdout
     assert "threads (3)" in text and "spawn_agent: 2" in text
-
-
-@pytest.mark.parametrize("columns", [30, 40, 52, 60, 72, 80, 91, 100, 120, 150, 200])
-def test_native_help_is_argparse_help(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rollout_trace import _native
-    from rollout_trace.cli import build_parser
-
-    monkeypatch.setenv("COLUMNS", str(columns))
-    parser = build_parser()
-    [subparsers] = [a for a in parser._actions if a.dest == "command"]
-    for command in _native.cli_spec()["commands"]:
-        if command["native"]:
-            expected = subparsers.choices[command["name"]].format_help()  # type: ignore[attr-defined]
-            assert _native.cli_help(command["name"], columns) == expected, (command["name"], columns)
-
-
-def test_help_runs_natively() -> None:
-    for command in ("reduce", "summary", "validate"):
-        result = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "rollout_trace.cli", command, "--help"],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
-        )
-        assert result.returncode == 0 and result.stdout.startswith(f"usage: rollout-trace {command}")
-        assert "argparse" not in result.stderr
