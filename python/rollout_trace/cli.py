@@ -107,6 +107,12 @@ def _outputs(bundles: list[Path], out: str | None) -> list[Path]:
 def cmd_reduce(args: argparse.Namespace) -> int:
     bundles = _collect_bundles(args)
     outputs = _outputs(bundles, args.output)
+    if args.follow:
+        if len(bundles) != 1 or args.partial:
+            raise UsageError("--follow takes one bundle (and no --partial; --lenient skips what fails)")
+        from rollout_trace._live_cli import reduce_follow
+
+        return reduce_follow(args, bundles[0], outputs[0])
     jobs = [(str(bundle), str(output)) for bundle, output in zip(bundles, outputs)]
     progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
     failures: list[tuple[Path, TraceError]] = []
@@ -274,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     reduce.add_argument("--partial", action="store_true",
                         help="keep what a crashed or live session's bundle allows instead of failing")
     reduce.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    reduce.add_argument("--follow", action="store_true",
+                        help="keep state.json current while the session runs (rewritten atomically after each "
+                        "settled change) until the rollout ends")
+    reduce.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                        help="with --follow: stop after S seconds without a change (default: wait for the end)")
     _add_replay_options(reduce)
     reduce.set_defaults(run=cmd_reduce)
 
@@ -313,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_replay_options(export)
     export.set_defaults(run=cmd_export)
+    from rollout_trace._live_cli import add_watch_command
+
+    add_watch_command(commands, _add_replay_options)
     # Listed for --help only; main() hands `serve` to rollout_trace.serve before parsing.
     commands.add_parser("serve", help="browse a trace root in a local web viewer (needs the [serve] extra)")
 
