@@ -197,8 +197,12 @@ def reduce_batch(
     partial: bool = False,
     limits: Limits | None = None,
     keep_traces: bool = True,
+    sync: bool = True,
 ) -> BatchRun:
-    """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
+    """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads.
+
+    Outputs are replaced atomically and synced to disk; ``sync=False``
+    skips the sync."""
 
 def find_bundles(root: _PathLike) -> list[Path]:
     """Every bundle directory (holding ``manifest.json``) at or below ``root``, sorted."""
@@ -405,7 +409,7 @@ class RolloutTrace:
     def summary(self) -> dict[str, Any]:
         """Status, duration, threads, turns, models and tokens, tools, terminal commands, compactions, edges."""
     def summary_text(self, width: int = 80) -> str: ...
-    def save(self, path: _PathLike) -> None: ...
+    def save(self, path: _PathLike, *, sync: bool = True) -> None: ...
     def to_dict(self) -> dict[str, Any]: ...
     @property
     def bundle(self) -> TraceBundle | None: ...

@@ -198,9 +198,13 @@ impl PyRolloutTrace {
     }
 
     /// Writes `state.json` text to `path` atomically (temporary file in the
-    /// same directory, then rename). Raises `WriteError`.
-    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| crate::output::write_atomic_with(&path, |out| self.data.model.write_json(out))).map_err(py_err(py))
+    /// same directory, then rename) and durably (synced before it returns;
+    /// `sync=False` skips that). Raises `WriteError`.
+    #[pyo3(signature = (path, *, sync=true))]
+    fn save(&self, py: Python<'_>, path: PathBuf, sync: bool) -> PyResult<()> {
+        let durability = super::batch::durability(sync);
+        py.detach(|| crate::output::write_atomic_as(&path, durability, |out| self.data.model.write_json(out)))
+            .map_err(py_err(py))
     }
 
     /// What a partial replay dropped, as the `TraceError`s it would have
