@@ -2,6 +2,7 @@
 //!
 //! * [`format`]: the on-disk bundle format (manifest, raw events, payload refs);
 //! * [`bundle`]: reading a bundle;
+//! * [`cli`]: the `rollout-trace` command line (reduce, summary, validate);
 //! * [`writer`]: writing a bundle;
 //! * [`model`]: the reduced graph, serialized as `state.json`;
 //! * [`reducer`]: replaying a bundle into that graph;
@@ -14,6 +15,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod cli;
 pub mod error;
 pub mod format;
 pub mod json;
