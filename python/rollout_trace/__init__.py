@@ -70,8 +70,37 @@ from rollout_trace._native import (
     ValidationReport,
     validate,
 )
-from rollout_trace.batch import iter_reduce, reduce_many
-from rollout_trace.tables import Table, Tables, tables_many
+
+# The Python modules load when first used, so that `rollout-trace` and
+# scripts needing only the native classes start fast.
+_LAZY = {
+    "iter_reduce": "rollout_trace.batch",
+    "reduce_many": "rollout_trace.batch",
+    "Table": "rollout_trace.tables",
+    "Tables": "rollout_trace.tables",
+    "tables_many": "rollout_trace.tables",
+}
+
+# Not `typing.TYPE_CHECKING`: importing typing would cost start-up time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rollout_trace.batch import iter_reduce, reduce_many
+    from rollout_trace.tables import Table, Tables, tables_many
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollout_trace' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "AgentMessageMetadata",

@@ -6,21 +6,32 @@ Exit codes (all commands):
 * 1 -- at least one bundle failed; the others were still processed;
 * 2 -- the command line itself was wrong (unknown option, conflicting
   outputs, no bundles found, ``export`` without pyarrow installed).
+
+Start-up is what a script calling the reducer once per bundle waits for, so
+this module imports nothing at first: ``reduce``, ``summary``, ``validate``
+and ``--version`` run natively (``_native.cli_main``) when the native parser
+takes the command line as given. Help, mistakes, abbreviated options and
+the commands that run in Python (``export``) go through argparse, imported
+then. Every command and option is defined once, in ``src/cli/spec.rs``; the
+argparse parser is built from that table (``_native.cli_spec()``), and what
+it parses runs natively again (``_native.cli_run``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 from rollout_trace import _native
-from rollout_trace._native import Limits, TraceError
-from rollout_trace._progress import Progress
+
+# Not `typing.TYPE_CHECKING`: importing typing would cost start-up time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from rollout_trace._native import Limits
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,19 +48,12 @@ def _limits(args: argparse.Namespace) -> Limits:
         for name in ("max_record_bytes", "max_bundle_bytes", "max_events", "max_payloads", "max_json_depth")
         if getattr(args, name) is not None
     }
-    return Limits(**given)
-
-
-def _add_limit_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
-    group.add_argument("--max-record-bytes", type=int, metavar="N", help="largest event line or payload file")
-    group.add_argument("--max-bundle-bytes", type=int, metavar="N", help="largest total read from one bundle")
-    group.add_argument("--max-events", type=int, metavar="N", help="most events in one trace.jsonl")
-    group.add_argument("--max-payloads", type=int, metavar="N", help="most payloads one bundle references")
-    group.add_argument("--max-json-depth", type=int, metavar="N", help="deepest JSON nesting")
+    return _native.Limits(**given)
 
 
 def _collect_bundles(args: argparse.Namespace) -> list[Path]:
+    from pathlib import Path
+
     bundles = [Path(p) for p in args.bundles]
     for root in args.recursive or []:
         found = _native.find_bundles(root)
@@ -61,92 +65,19 @@ def _collect_bundles(args: argparse.Namespace) -> list[Path]:
     return bundles
 
 
-def _outputs(bundles: list[Path], out: str | None) -> list[Path]:
-    """Where each bundle's state.json goes."""
-    if len(bundles) == 1:
-        return [Path(out) if out else bundles[0] / "state.json"]
-    if out is None:
-        return [bundle / "state.json" for bundle in bundles]
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"-o {out} must be a directory when reducing several bundles")
-    # Mirror the bundles' layout below their common parent, so outputs never
-    # collide (many bundles are simply named "bundle").
-    resolved = [bundle.resolve() for bundle in bundles]
-    if len(set(resolved)) != len(resolved):
-        raise UsageError("the same bundle is named twice")
-    common = Path(os.path.commonpath(resolved))
-    outputs = [out_dir / bundle.relative_to(common) / "state.json" for bundle in resolved]
-    for output in outputs:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    return outputs
-
-
-def cmd_reduce(args: argparse.Namespace) -> int:
-    bundles = _collect_bundles(args)
-    outputs = _outputs(bundles, args.output)
-    jobs = [(str(bundle), str(output)) for bundle, output in zip(bundles, outputs)]
-    progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
-    failures: list[tuple[Path, TraceError]] = []
-    partial: list[Path] = []
-    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False)
-    for index, result, was_partial in run:
-        progress.advance(isinstance(result, TraceError))
-        if isinstance(result, TraceError):
-            failures.append((bundles[index], result))
-            continue
-        if was_partial:
-            partial.append(bundles[index])
-        if len(jobs) == 1 or not progress.enabled:
-            print(outputs[index])
-    progress.close()
-    for bundle in partial:
-        print(f"warning: {bundle}: partial replay (see `rollout-trace validate {bundle}`)", file=sys.stderr)
-    for bundle, error in failures:
-        print(f"error: {error}", file=sys.stderr)
-    if len(jobs) > 1:
-        print(f"{len(jobs) - len(failures)} of {len(jobs)} bundles reduced, {len(failures)} failed", file=sys.stderr)
-    return EXIT_FAILED if failures else EXIT_OK
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    try:
-        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args))
-    except TraceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.json:
-        print(json.dumps(trace.summary(), indent=2))
-    else:
-        width = args.width or shutil.get_terminal_size((80, 20)).columns
-        sys.stdout.write(trace.summary_text(width=min(width, 120)))
-        for diagnostic in trace.diagnostics:
-            print(f"partial replay: {diagnostic}")
-    return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    bundles = _collect_bundles(args)
-    all_valid = True
-    reports = []
-    for bundle in bundles:
-        report = _native.validate(str(bundle), limits=_limits(args))
-        valid = report.is_valid(strict=args.strict)
-        all_valid &= valid
-        if args.json:
-            reports.append({**report.to_dict(), "valid": valid})
-            continue
-        verdict = "valid" if valid else "INVALID"
-        print(f"{bundle}: {verdict} ({report.events} events, {report.payloads} payloads, "
-              f"{len(report.errors)} errors, {len(report.warnings)} warnings)")
-        for problem in report.problems:
-            print(f"  {problem.severity}: {problem}")
-    if args.json:
-        print(json.dumps(reports, indent=2))
-    return EXIT_OK if all_valid else EXIT_FAILED
+def _run_native(args: argparse.Namespace) -> int:
+    """Runs a native command with what argparse parsed."""
+    values = {name: value for name, value in vars(args).items() if name not in ("command", "run")}
+    outcome = _native.cli_run(args.command, values)
+    if isinstance(outcome, str):
+        raise UsageError(outcome)
+    return outcome
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from rollout_trace._native import TraceError
+    from rollout_trace._progress import Progress
+
     # Checked first: without pyarrow nothing can be written, whatever the bundles.
     try:
         import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
@@ -176,80 +107,66 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+#: The commands that run in Python, by name (their options are in the table too).
+PYTHON_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"export": cmd_export}
+
+_KINDS: dict[str, dict[str, Any]] = {
+    "flag": {"action": "store_true"},
+    "int": {"type": int},
+    "text": {},
+    "append": {"action": "append"},
+    "many": {"nargs": "*"},
+    "one": {},
+}
+
+
+def _add_arguments(parser: argparse.ArgumentParser, groups: list[tuple[str | None, list[dict[str, Any]]]]) -> None:
+    """Adds one command's arguments from the table, group by group."""
+    for title, args in groups:
+        if not args:
+            continue
+        target: Any = parser if title is None else parser.add_argument_group(title)
+        for arg in args:
+            options: dict[str, Any] = dict(_KINDS[arg["kind"]])
+            if arg["help"] is not None:
+                options["help"] = arg["help"]
+            if arg["metavar"] is not None:
+                options["metavar"] = arg["metavar"]
+            if arg["required"]:
+                options["required"] = True
+            if arg["flags"]:
+                target.add_argument(*arg["flags"], dest=arg["dest"], **options)
+            else:
+                target.add_argument(arg["dest"], **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rollout-trace",
-        description="Replay, summarize and check Codex rollout trace bundles.",
-        epilog="Exit codes: 0 success, 1 a bundle failed (others still processed), 2 bad command line.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_native.__version__}")
+    import argparse
+
+    spec = _native.cli_spec()
+    parser = argparse.ArgumentParser(prog=spec["prog"], description=spec["description"], epilog=spec["epilog"])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {spec['version']}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    reduce = commands.add_parser(
-        "reduce",
-        help="replay bundles into state.json",
-        description="Replay each bundle into its reduced state.json, byte for byte what "
-        "`codex debug trace-reduce` writes. Several bundles reduce in parallel; a failure "
-        "never stops the others. Outputs are replaced atomically; a failed bundle leaves "
-        "any previous output untouched.",
-    )
-    reduce.add_argument("bundles", nargs="*", metavar="BUNDLE", help="bundle directories")
-    reduce.add_argument("-o", "--output", metavar="OUT",
-                        help="output file (one bundle; default BUNDLE/state.json) or directory (several bundles: OUT/<path below their common parent>/state.json)")
-    reduce.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
-    reduce.add_argument("-r", "--recursive", action="append", metavar="DIR", help="reduce every bundle below DIR")
-    reduce.add_argument("--partial", action="store_true",
-                        help="keep what a crashed or live session's bundle allows instead of failing")
-    reduce.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_limit_options(reduce)
-    reduce.set_defaults(run=cmd_reduce)
-
-    summary = commands.add_parser("summary", help="what happened in one rollout",
-                                  description="Status, threads, turns, models and tokens, tools, terminal commands, "
-                                  "compactions and agent edges of one bundle.")
-    summary.add_argument("bundle", metavar="BUNDLE")
-    summary.add_argument("--json", action="store_true", help="machine-readable output")
-    summary.add_argument("--width", type=int, help="line width (default: the terminal's, at most 120)")
-    summary.add_argument("--partial", action="store_true", help="summarize what a broken bundle allows")
-    _add_limit_options(summary)
-    summary.set_defaults(run=cmd_summary)
-
-    validate = commands.add_parser("validate", help="check bundles without writing anything",
-                                   description="Report every problem of each bundle: manifest, event schema, seq "
-                                   "order, rollout identity, payload references and files, limits, and whether "
-                                   "it replays. Warnings are what the reference tolerates; --strict fails on them.")
-    validate.add_argument("bundles", nargs="*", metavar="BUNDLE")
-    validate.add_argument("-r", "--recursive", action="append", metavar="DIR", help="validate every bundle below DIR")
-    validate.add_argument("--strict", action="store_true", help="warnings make a bundle invalid too")
-    validate.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_limit_options(validate)
-    validate.set_defaults(run=cmd_validate)
-
-    export = commands.add_parser(
-        "export",
-        help="write the tables of bundles as Parquet",
-        description="Reduce bundles (in parallel) and write their tables (threads, turns, conversation_items, "
-        "inference_calls, tool_calls, terminal_operations, code_cells, interaction_edges) to OUT_DIR/<table>.parquet, "
-        "every row keyed by trace_id, for DuckDB or Spark. Failed bundles are left out and reported. Needs pyarrow.",
-    )
-    export.add_argument("bundles", nargs="*", metavar="BUNDLE", help="bundle directories")
-    export.add_argument("--parquet", required=True, metavar="OUT_DIR", help="directory for the .parquet files")
-    export.add_argument("-r", "--recursive", action="append", metavar="DIR", help="export every bundle below DIR")
-    export.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
-    export.add_argument("--partial", action="store_true", help="keep what broken bundles allow instead of failing them")
-    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_limit_options(export)
-    export.set_defaults(run=cmd_export)
+    for command in spec["commands"]:
+        sub = commands.add_parser(command["name"], help=command["help"], description=command["description"])
+        _add_arguments(sub, command["groups"])
+        sub.set_defaults(run=_run_native if command["native"] else PYTHON_COMMANDS[command["name"]])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        return int(args.run(args))
+        # The usual command lines run natively, before argparse is imported.
+        outcome = _native.cli_main(args)
+        if outcome is None:
+            parsed = build_parser().parse_args(args)
+            outcome = parsed.run(parsed)
+        if isinstance(outcome, str):
+            raise UsageError(outcome)
+        return int(outcome)
     except UsageError as error:
-        parser.error(str(error))  # exits with EXIT_USAGE
+        build_parser().error(str(error))  # exits with EXIT_USAGE
     except (ValueError, OSError) as error:
         print(f"rollout-trace: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -260,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
+            import os
+
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_USAGE
 

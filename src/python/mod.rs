@@ -5,12 +5,14 @@
 //! * [`entities`]: one view class per keyed object of the graph;
 //! * [`values`]: the small value types and tagged unions inside them;
 //! * [`bundle`]: `TraceBundle` and its `RawEvent`s;
-//! * [`payload`]: `RawPayloadRef`, read lazily.
+//! * [`payload`]: `RawPayloadRef`, read lazily;
+//! * [`cli`]: the native half of the command line.
 
 use pyo3::prelude::*;
 
 mod batch;
 mod bundle;
+mod cli;
 mod convert;
 mod entities;
 mod errors;
@@ -32,5 +34,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<payload::PyRawPayloadRef>()?;
     writer::register(m)?;
     batch::register(m)?;
+    cli::register(m)?;
     Ok(())
 }
