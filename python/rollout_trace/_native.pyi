@@ -210,6 +210,23 @@ def find_bundles(root: _PathLike) -> list[Path]:
 def validate(path: _PathLike, *, limits: Limits | None = None) -> ValidationReport:
     """Checks a bundle and reports every problem found; writes nothing."""
 
+def cli_main(argv: list[str]) -> int | str | None:
+    """Runs a command line of ``rollout-trace`` (without the program name)
+    natively if the native parser takes it: the exit code, or a usage
+    error's message; ``None`` when argparse should parse it."""
+
+def cli_run(command: str, values: dict[str, Any]) -> int | str:
+    """Runs a native command with what argparse parsed (``vars(namespace)``)."""
+
+def cli_spec() -> dict[str, Any]:
+    """Every command and option of ``rollout-trace``, to build argparse from."""
+
+def cli_parse(argv: list[str]) -> str | None:
+    """For tests: the native parser's options for ``argv``, or ``None``."""
+
+def cli_convert(command: str, values: dict[str, Any]) -> str:
+    """For tests: argparse's values as options, spelled as ``cli_parse``."""
+
 @final
 class Limits:
     """Admission limits for untrusted bundles; the defaults suit real long sessions."""

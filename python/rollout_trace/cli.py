@@ -154,11 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Whether the last `main` ran natively through and through.
+_ran_natively = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _ran_natively
     args = sys.argv[1:] if argv is None else list(argv)
+    _ran_natively = False
     try:
         # The usual command lines run natively, before argparse is imported.
         outcome = _native.cli_main(args)
+        _ran_natively = outcome is not None
         if outcome is None:
             parsed = build_parser().parse_args(args)
             outcome = parsed.run(parsed)
@@ -181,6 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_USAGE
+
+
+def script() -> None:
+    """The ``rollout-trace`` command: `main`, then, when it ran natively
+    (nothing in Python that could need a clean shutdown), exit without
+    tearing the interpreter down."""
+    code = main()
+    if _ran_natively:
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -116,10 +116,9 @@ fn to_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
 }
 
-/// Runs a native command with the values argparse parsed (its namespace's
-/// `vars()`, each key an option's `dest`); returns as `cli_main`.
-#[pyfunction]
-fn cli_run(py: Python<'_>, command: &str, values: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+/// The options argparse parsed (its namespace's `vars()`, each key an
+/// option's `dest`), through the same setters as the native parser's.
+fn convert(command: &str, values: &Bound<'_, PyDict>) -> PyResult<(&'static spec::Command, cli::CliOptions)> {
     let Some(command) = spec::command(command).filter(|c| c.native) else {
         return Err(PyValueError::new_err(format!("{command} is not a native command")));
     };
@@ -131,6 +130,31 @@ fn cli_run(py: Python<'_>, command: &str, values: &Bound<'_, PyDict>) -> PyResul
         };
         (arg.set)(&mut options, to_value(&value)?).map_err(PyValueError::new_err)?;
     }
+    Ok((command, options))
+}
+
+/// For tests: what the native parser makes of `argv` (`None`: argparse
+/// decides), and what argparse's values become; equal strings, equal
+/// options.
+#[pyfunction]
+fn cli_parse(argv: Vec<String>) -> Option<String> {
+    match cli::parse(&argv) {
+        Parsed::Run(command, options) => Some(format!("{} {options:?}", command.name)),
+        Parsed::Version | Parsed::Delegate => None,
+    }
+}
+
+#[pyfunction]
+fn cli_convert(command: &str, values: &Bound<'_, PyDict>) -> PyResult<String> {
+    let (command, options) = convert(command, values)?;
+    Ok(format!("{} {options:?}", command.name))
+}
+
+/// Runs a native command with the values argparse parsed (its namespace's
+/// `vars()`, each key an option's `dest`); returns as `cli_main`.
+#[pyfunction]
+fn cli_run(py: Python<'_>, command: &str, values: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+    let (command, options) = convert(command, values)?;
     let mut console = PyConsole::new(py)?;
     let result = cli::run(command, &options, &mut console);
     console.finish(result)
@@ -177,5 +201,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(cli_run, m)?)?;
     m.add_function(wrap_pyfunction!(cli_spec, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_convert, m)?)?;
     Ok(())
 }
