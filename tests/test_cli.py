@@ -312,12 +312,13 @@ def test_native_commands_import_nothing_heavy(tmp_path: Path) -> None:
     bundle = str(REPO / "examples" / "realistic-bundle")
     probe = (
         "import sys\n"
+        "before = set(sys.modules)\n"
         "from rollout_trace.cli import main\n"
         f"for argv in (['--version'], ['reduce', {bundle!r}, '-o', {str(tmp_path / 's.json')!r}], "
         f"['summary', {bundle!r}], ['validate', {bundle!r}]):\n"
         "    assert main(argv) == 0\n"
         "heavy = {'argparse', 'json', 'pathlib', 'typing', 're', 'shutil', 'rollout_trace.batch', 'rollout_trace.tables'}\n"
-        "print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
+        "print(sorted(heavy & (set(sys.modules) - before)), file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -65,6 +65,11 @@ __all__ = [
     "reduce_batch",
     "find_bundles",
     "validate",
+    "cli_main",
+    "cli_run",
+    "cli_spec",
+    "cli_parse",
+    "cli_convert",
 ]
 
 __version__: str
