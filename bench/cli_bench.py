@@ -96,10 +96,14 @@ def small_bundles(count: int) -> list[Path]:
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
+        import contextlib
+        import io
+
         from rollout_trace import synth
 
         for seed in range(count):
-            synth.main([str(root / f"b{seed:04d}"), "--seed", str(seed), "--children", "0"])
+            with contextlib.redirect_stdout(io.StringIO()):
+                synth.main([str(root / f"b{seed:04d}"), "--seed", str(seed), "--children", "0"])
         done.write_text("")
     return sorted(p for p in root.iterdir() if p.is_dir())
 
