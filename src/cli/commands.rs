@@ -149,7 +149,8 @@ fn reduce_inner<C: Console>(options: &CliOptions, console: &mut C) -> Result<i32
         .map(|(bundle, output)| Job { bundle: PathBuf::from(bundle), output: Some(PathBuf::from(output)) })
         .collect();
     let total = jobs.len();
-    let mut progress = Progress { total, done: 0, failed: 0, enabled: console.err_is_terminal() && !options.quiet && total > 1 };
+    let mut progress =
+        Progress { total, done: 0, failed: 0, enabled: console.err_is_terminal() && !options.quiet && total > 1 };
     let mut run = match BatchRun::start_as(jobs, replay, workers, false, options.durability()) {
         Ok(run) => run,
         Err(error) => {

@@ -120,7 +120,9 @@ fn parse_command(command: &'static Command, args: &[String]) -> Option<CliOption
     }
     match positional.kind {
         Kind::Many => (positional.set)(&mut options, Value::List(positionals)).ok()?,
-        Kind::One if positionals.len() == 1 => (positional.set)(&mut options, Value::Text(positionals.remove(0))).ok()?,
+        Kind::One if positionals.len() == 1 => {
+            (positional.set)(&mut options, Value::Text(positionals.remove(0))).ok()?
+        }
         _ => return None,
     }
     // Required options missing: argparse says so.

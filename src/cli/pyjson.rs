@@ -58,7 +58,8 @@ impl Formatter for AsciiPretty<'_> {
 /// `json.dumps(value, indent=2)`.
 pub fn dumps<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, AsciiPretty(PrettyFormatter::with_indent(b"  ")));
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, AsciiPretty(PrettyFormatter::with_indent(b"  ")));
     // Writing plain data to memory cannot fail.
     value.serialize(&mut serializer).expect("serializing plain data");
     // Only ASCII was written.

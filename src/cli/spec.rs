@@ -214,7 +214,14 @@ pub const COMMANDS: &[Command] = &[
                         },
                     ),
                     JOBS,
-                    opt(&["-r", "--recursive"], "recursive", Kind::Append, DIR, "reduce every bundle below DIR", set_recursive),
+                    opt(
+                        &["-r", "--recursive"],
+                        "recursive",
+                        Kind::Append,
+                        DIR,
+                        "reduce every bundle below DIR",
+                        set_recursive,
+                    ),
                     opt(
                         &["--partial"],
                         "partial",
@@ -266,7 +273,14 @@ pub const COMMANDS: &[Command] = &[
                             Ok(())
                         },
                     },
-                    opt(&["--partial"], "partial", Kind::Flag, None, "summarize what a broken bundle allows", set_partial),
+                    opt(
+                        &["--partial"],
+                        "partial",
+                        Kind::Flag,
+                        None,
+                        "summarize what a broken bundle allows",
+                        set_partial,
+                    ),
                 ],
             },
             SHARED_GROUP,
@@ -285,7 +299,14 @@ pub const COMMANDS: &[Command] = &[
                 title: None,
                 args: &[
                     positional("bundles", Kind::Many, None, set_bundles),
-                    opt(&["-r", "--recursive"], "recursive", Kind::Append, DIR, "validate every bundle below DIR", set_recursive),
+                    opt(
+                        &["-r", "--recursive"],
+                        "recursive",
+                        Kind::Append,
+                        DIR,
+                        "validate every bundle below DIR",
+                        set_recursive,
+                    ),
                     opt(&["--strict"], "strict", Kind::Flag, None, "warnings make a bundle invalid too", |o, v| {
                         o.strict = v.flag()?;
                         Ok(())
@@ -322,7 +343,14 @@ pub const COMMANDS: &[Command] = &[
                             Ok(())
                         },
                     },
-                    opt(&["-r", "--recursive"], "recursive", Kind::Append, DIR, "export every bundle below DIR", set_recursive),
+                    opt(
+                        &["-r", "--recursive"],
+                        "recursive",
+                        Kind::Append,
+                        DIR,
+                        "export every bundle below DIR",
+                        set_recursive,
+                    ),
                     JOBS,
                     opt(
                         &["--partial"],
