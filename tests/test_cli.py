@@ -333,3 +333,27 @@ def test_usage_error_after_parsing_prints_the_usage(tmp_path: Path) -> None:
     assert result.stderr.startswith("usage: rollout-trace")
     assert "must be a directory when reducing several bundles" in result.stderr
     assert "Traceback" not in cli("reduce", "-r", str(tmp_path / "nope")).stderr
+
+
+@pytest.mark.parametrize("columns", [30, 40, 52, 60, 72, 80, 91, 100, 120, 150, 200])
+def test_native_help_is_argparse_help(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_trace import _native
+    from rollout_trace.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if a.dest == "command"]
+    for command in _native.cli_spec()["commands"]:
+        if command["native"]:
+            expected = subparsers.choices[command["name"]].format_help()  # type: ignore[attr-defined]
+            assert _native.cli_help(command["name"], columns) == expected, (command["name"], columns)
+
+
+def test_help_runs_natively() -> None:
+    for command in ("reduce", "summary", "validate"):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "rollout_trace.cli", command, "--help"],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
+        )
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: rollout-trace {command}")
+        assert "argparse" not in result.stderr

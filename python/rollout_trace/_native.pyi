@@ -70,6 +70,7 @@ __all__ = [
     "cli_spec",
     "cli_parse",
     "cli_convert",
+    "cli_help",
 ]
 
 __version__: str
@@ -231,6 +232,9 @@ def cli_parse(argv: list[str]) -> str | None:
 
 def cli_convert(command: str, values: dict[str, Any]) -> str:
     """For tests: argparse's values as options, spelled as ``cli_parse``."""
+
+def cli_help(command: str, columns: int) -> str:
+    """For tests: a native command's ``--help`` for a terminal of ``columns``."""
 
 @final
 class Limits:

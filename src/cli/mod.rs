@@ -7,6 +7,7 @@
 //! `sys.stdout` and `sys.stderr`), so the same code serves any host.
 
 mod commands;
+pub mod help;
 pub mod options;
 pub mod parse;
 pub mod paths;

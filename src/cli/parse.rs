@@ -17,6 +17,8 @@ pub enum Parsed {
     Run(&'static Command, CliOptions),
     /// `--version`.
     Version,
+    /// `COMMAND --help` of a native command.
+    Help(&'static Command),
     /// Let argparse parse it.
     Delegate,
 }
@@ -24,6 +26,10 @@ pub enum Parsed {
 pub fn parse(argv: &[String]) -> Parsed {
     match argv {
         [only] if only == "--version" => Parsed::Version,
+        [name, help] if help == "--help" || help == "-h" => match spec::command(name) {
+            Some(command) if command.native => Parsed::Help(command),
+            _ => Parsed::Delegate,
+        },
         [name, rest @ ..] => match spec::command(name) {
             Some(command) if command.native => match parse_command(command, rest) {
                 Some(options) => Parsed::Run(command, options),
@@ -168,8 +174,7 @@ mod tests {
         for line in [
             "",
             "--help",
-            "reduce --help",
-            "reduce -h",
+            "reduce a --help",
             "reduce a -q b",
             "reduce --part a",
             "reduce -qj2 a",

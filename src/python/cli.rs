@@ -92,12 +92,27 @@ fn cli_main(py: Python<'_>, argv: Vec<Bound<'_, PyAny>>) -> PyResult<Option<Py<P
             let result = console.out(&format!("{} {}\n", spec::PROG, spec::VERSION)).map(|()| Outcome::Exit(0));
             console.finish(result).map(Some)
         }
+        Parsed::Help(command) => {
+            let mut console = PyConsole::new(py)?;
+            let text = cli::help::format_help(command, cli::help::width_for(cli::terminal_columns()));
+            let result = console.out(&text).map(|()| Outcome::Exit(0));
+            console.finish(result).map(Some)
+        }
         Parsed::Run(command, options) => {
             let mut console = PyConsole::new(py)?;
             let result = cli::run(command, &options, &mut console);
             console.finish(result).map(Some)
         }
     }
+}
+
+/// For tests: a native command's `--help` for a terminal of `columns`.
+#[pyfunction]
+fn cli_help(command: &str, columns: usize) -> PyResult<String> {
+    let command = spec::command(command)
+        .filter(|c| c.native)
+        .ok_or_else(|| PyValueError::new_err(format!("{command} is not a native command")))?;
+    Ok(cli::help::format_help(command, cli::help::width_for(columns)))
 }
 
 fn to_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -140,7 +155,7 @@ fn convert(command: &str, values: &Bound<'_, PyDict>) -> PyResult<(&'static spec
 fn cli_parse(argv: Vec<String>) -> Option<String> {
     match cli::parse(&argv) {
         Parsed::Run(command, options) => Some(format!("{} {options:?}", command.name)),
-        Parsed::Version | Parsed::Delegate => None,
+        Parsed::Version | Parsed::Help(_) | Parsed::Delegate => None,
     }
 }
 
@@ -203,5 +218,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_spec, m)?)?;
     m.add_function(wrap_pyfunction!(cli_parse, m)?)?;
     m.add_function(wrap_pyfunction!(cli_convert, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_help, m)?)?;
     Ok(())
 }
