@@ -11,6 +11,8 @@
 use super::options::{CliOptions, Value};
 use super::spec::{self, Arg, Command, Kind};
 
+// Made once per process; boxing the options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// A native command and its options.
