@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::output::Durability;
 use crate::reducer::{replay_bundle_with, Diagnostic, Replay, ReplayOptions};
 
 /// One bundle to reduce, and where to write its `state.json` if anywhere.
@@ -53,12 +54,18 @@ fn pool(workers: usize) -> Result<rayon::ThreadPool> {
         .map_err(|err| Error::new(ErrorKind::Usage, format!("cannot start {workers} worker threads: {err}")))
 }
 
-/// Reduces one job: replay, then write `state.json` atomically if asked.
-/// With `spare_cores`, writing shares the work with helper threads.
+/// Reduces one job: replay, then write `state.json` atomically (and
+/// durably) if asked. With `spare_cores`, writing shares the work with
+/// helper threads.
 pub fn run_job(job: &Job, options: &ReplayOptions, spare_cores: bool) -> Result<Replay> {
+    run_job_as(job, options, spare_cores, Durability::Durable)
+}
+
+/// `run_job`, writing `state.json` synced to disk or not.
+pub fn run_job_as(job: &Job, options: &ReplayOptions, spare_cores: bool, durability: Durability) -> Result<Replay> {
     let replay = replay_bundle_with(&job.bundle, options)?;
     if let Some(output) = &job.output {
-        crate::output::write_atomic_with(output, |out| {
+        crate::output::write_atomic_as(output, durability, |out| {
             if spare_cores {
                 replay.trace.write_json(out)
             } else {
@@ -97,7 +104,19 @@ pub struct BatchRun {
 }
 
 impl BatchRun {
+    /// Starts the batch; outputs are written durably.
     pub fn start(jobs: Vec<Job>, options: ReplayOptions, workers: Option<usize>, keep_traces: bool) -> Result<Self> {
+        Self::start_as(jobs, options, workers, keep_traces, Durability::Durable)
+    }
+
+    /// `start`, writing outputs synced to disk or not.
+    pub fn start_as(
+        jobs: Vec<Job>,
+        options: ReplayOptions,
+        workers: Option<usize>,
+        keep_traces: bool,
+        durability: Durability,
+    ) -> Result<Self> {
         let workers = worker_count(workers);
         let options = per_job(&options, jobs.len(), workers);
         let spare = spare_cores(jobs.len(), workers);
@@ -109,7 +128,7 @@ impl BatchRun {
         pool.spawn(move || {
             jobs.into_par_iter().enumerate().for_each_with(sender, |sender, (index, job)| {
                 // `replay_with` already turns a panic into an error.
-                let (result, spent) = match run_job(&job, &options, spare) {
+                let (result, spent) = match run_job_as(&job, &options, spare, durability) {
                     Ok(replay) => {
                         let (diagnostics, events) = (replay.diagnostics.clone(), replay.events);
                         let (kept, spent) = if keep_traces { (Some(replay), None) } else { (None, Some(replay)) };

@@ -3,6 +3,7 @@
 //! * [`format`]: the on-disk bundle format (manifest, raw events, payload refs);
 //! * [`bundle`]: reading a bundle;
 //! * [`compat`]: the compatibility profiles of Codex releases;
+//! * [`cli`]: the `rollout-trace` command line (reduce, summary, validate);
 //! * [`writer`]: writing a bundle;
 //! * [`model`]: the reduced graph, serialized as `state.json`;
 //! * [`reducer`]: replaying a bundle into that graph;
@@ -15,6 +16,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod cli;
 pub mod compat;
 pub mod error;
 pub mod format;

@@ -7,6 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// What an atomic write guarantees once it returns. Either way a reader
+/// sees the old file or the whole new one, never a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// The new content and its name are on disk: a crash or power loss
+    /// after the write returns keeps the new file (the file is synced
+    /// before the rename, its directory after).
+    #[default]
+    Durable,
+    /// Nothing is synced: the write returns as soon as the operating system
+    /// has the data. A crash soon after may leave the old file, or on some
+    /// filesystems an empty one; for outputs that can be made again.
+    NoSync,
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
 /// it over `path`: the old content stays until the new one is complete.
 /// Temporary names are unique per process and call, so concurrent writers
@@ -18,6 +33,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `write_atomic` of what `write` writes: large outputs (`state.json`) are
 /// written as they are produced, never held whole in memory.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    write_atomic_as(path, Durability::Durable, write)
+}
+
+/// `write_atomic_with`, synced to disk or not.
+pub fn write_atomic_as(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let write_error = |message: String| Error::new(ErrorKind::Write, message).with_file(path);
     let file_name =
@@ -32,18 +56,38 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std:
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
+    let result = (|| -> std::io::Result<()> {
         let file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        let mut file = BufWriter::new(EarlyWriteback::new(file));
+        let durable = durability == Durability::Durable;
+        let mut file = BufWriter::new(EarlyWriteback::new(file, durable));
         write(&mut file)?;
         let file = file.into_inner().map_err(|err| err.into_error())?.file;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     result.map_err(|err| {
         let _ = std::fs::remove_file(&temp);
         write_error(format!("write {}: {err}", path.display()))
     })
+}
+
+/// Makes a rename in `dir` durable. Where directories cannot be opened or
+/// synced (not Unix), the rename is as durable as the platform makes it.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// A file that starts writing its data to disk every megabyte as it is
@@ -55,14 +99,16 @@ struct EarlyWriteback {
     /// Bytes written, and bytes whose write-back has been started.
     written: u64,
     started: u64,
+    /// Start write-back at all (not for outputs that are never synced).
+    early: bool,
 }
 
 /// How much is written between two starts of write-back.
 const WRITEBACK_STEP: u64 = 1 << 20;
 
 impl EarlyWriteback {
-    fn new(file: File) -> Self {
-        EarlyWriteback { file, written: 0, started: 0 }
+    fn new(file: File, early: bool) -> Self {
+        EarlyWriteback { file, written: 0, started: 0, early }
     }
 
     #[cfg(target_os = "linux")]
@@ -87,7 +133,7 @@ impl Write for EarlyWriteback {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let written = self.file.write(bytes)?;
         self.written += written as u64;
-        if self.written - self.started >= WRITEBACK_STEP {
+        if self.early && self.written - self.started >= WRITEBACK_STEP {
             self.start_writeback();
         }
         Ok(written)
@@ -113,6 +159,21 @@ mod tests {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         let missing = dir.join("no/such/dir/state.json");
         assert_eq!(write_atomic(&missing, b"x").unwrap_err().kind, ErrorKind::Write);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unsynced_writes_are_still_whole_and_atomic() {
+        let dir = std::env::temp_dir().join(format!("rollout-trace-output-nosync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        let text: Vec<u8> = (0..2 * WRITEBACK_STEP as usize + 7).map(|i| (i % 251) as u8).collect();
+        write_atomic_as(&path, Durability::NoSync, |out| out.write_all(&text)).unwrap();
+        assert!(std::fs::read(&path).unwrap() == text);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let missing = dir.join("no/such/dir/state.json");
+        assert_eq!(write_atomic_as(&missing, Durability::NoSync, |_| Ok(())).unwrap_err().kind, ErrorKind::Write);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

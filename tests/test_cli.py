@@ -231,3 +231,129 @@ def test_summary_of_the_realistic_example() -> None:
     assert data["interaction_edges"]["by_status"]["spawn_agent"] == 2
     text = cli("summary", str(REPO / "examples" / "realistic-bundle"), "--width", "80").stdout
     assert "threads (3)" in text and "spawn_agent: 2" in text
+
+
+# The native command line: same parse as argparse, nothing heavy imported.
+
+PARSE_CASES = [
+    "reduce a",
+    "reduce a b c -o out -j 2 -q --partial --no-sync",
+    "reduce -o out a b",
+    "reduce -oout -j2 a",
+    "reduce --output=out --jobs=3 a",
+    "reduce -r x --recursive y --recursive=z",
+    "reduce a --max-record-bytes 10 --max-bundle-bytes 20 --max-events 30 --max-payloads 40 --max-json-depth 50",
+    "reduce --max-events=7 a",
+    "reduce",
+    "summary a",
+    "summary a --json --width 80 --partial",
+    "summary --width=0 a",
+    "validate a b --strict --json",
+    "validate -r x",
+    "validate --max-json-depth 3 a",
+]
+
+
+@pytest.mark.parametrize("line", PARSE_CASES)
+def test_native_parser_agrees_with_argparse(line: str) -> None:
+    from rollout_trace import _native
+    from rollout_trace.cli import build_parser
+
+    argv = line.split()
+    native = _native.cli_parse(argv)
+    assert native is not None, "the native parser should take this command line"
+    parsed = vars(build_parser().parse_args(argv))
+    command = parsed.pop("command")
+    parsed.pop("run")
+    assert native == _native.cli_convert(command, parsed)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["reduce a -q b", "reduce --part a", "reduce -qj2 a", "reduce -j -1 a", "reduce -o=x a", "reduce -- a",
+     "summary", "summary a b", "--version reduce", "reduce --help", "export --parquet x a"],
+)
+def test_native_parser_leaves_the_unusual_to_argparse(line: str) -> None:
+    from rollout_trace import _native
+
+    assert _native.cli_parse(line.split()) is None
+
+
+def test_abbreviated_options_still_work(tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    result = cli("reduce", str(REPO / "examples" / "realistic-bundle"), "--out", str(out), "--qui")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (REPO / "tests" / "data" / "realistic" / "expected.json").read_bytes()
+
+
+def test_help_shows_every_option_of_the_table() -> None:
+    from rollout_trace import _native
+
+    for command in _native.cli_spec()["commands"]:
+        text = cli(command["name"], "--help").stdout
+        for _title, args in command["groups"]:
+            for arg in args:
+                for flag in arg["flags"]:
+                    assert flag in text, (command["name"], flag)
+
+
+def test_no_sync_writes_the_same_bytes(tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    result = cli("reduce", str(REPO / "examples" / "realistic-bundle"), "-o", str(out), "--no-sync")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (REPO / "tests" / "data" / "realistic" / "expected.json").read_bytes()
+    trace = rollout_trace.replay_bundle(REPO / "examples" / "realistic-bundle")
+    trace.save(tmp_path / "t.json", sync=False)
+    assert (tmp_path / "t.json").read_bytes() == out.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "t.json"]
+
+
+def test_native_commands_import_nothing_heavy(tmp_path: Path) -> None:
+    bundle = str(REPO / "examples" / "realistic-bundle")
+    probe = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "from rollout_trace.cli import main\n"
+        f"for argv in (['--version'], ['reduce', {bundle!r}, '-o', {str(tmp_path / 's.json')!r}], "
+        f"['summary', {bundle!r}], ['validate', {bundle!r}]):\n"
+        "    assert main(argv) == 0\n"
+        "heavy = {'argparse', 'json', 'pathlib', 'typing', 're', 'shutil', 'rollout_trace.batch', 'rollout_trace.tables'}\n"
+        "print(sorted(heavy & (set(sys.modules) - before)), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_usage_error_after_parsing_prints_the_usage(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    bundle = str(REPO / "examples" / "realistic-bundle")
+    result = cli("reduce", bundle, bundle, "-o", str(tmp_path / "file"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: rollout-trace")
+    assert "must be a directory when reducing several bundles" in result.stderr
+    assert "Traceback" not in cli("reduce", "-r", str(tmp_path / "nope")).stderr
+
+
+@pytest.mark.parametrize("columns", [30, 40, 52, 60, 72, 80, 91, 100, 120, 150, 200])
+def test_native_help_is_argparse_help(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollout_trace import _native
+    from rollout_trace.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    parser = build_parser()
+    [subparsers] = [a for a in parser._actions if a.dest == "command"]
+    for command in _native.cli_spec()["commands"]:
+        if command["native"]:
+            expected = subparsers.choices[command["name"]].format_help()  # type: ignore[attr-defined]
+            assert _native.cli_help(command["name"], columns) == expected, (command["name"], columns)
+
+
+def test_help_runs_natively() -> None:
+    for command in ("reduce", "summary", "validate"):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "rollout_trace.cli", command, "--help"],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
+        )
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: rollout-trace {command}")
+        assert "argparse" not in result.stderr

@@ -21,8 +21,6 @@ reads bundles into a Ray dataset), and ``rollout_trace.testing`` has
 assertion helpers for pytest.
 """
 
-from typing import TYPE_CHECKING, Any
-
 from rollout_trace._native import (
     AgentMessageMetadata,
     AgentOrigin,
@@ -76,27 +74,49 @@ from rollout_trace._native import (
     compat_profiles,
     resolve_compat,
 )
-from rollout_trace.batch import iter_reduce, reduce_many
-from rollout_trace.live import LiveChange, LiveTrace, follow
-from rollout_trace.tables import Table, Tables, tables_many
 
+# The Python modules load when first used, so that `rollout-trace` and
+# scripts needing only the native classes start fast; the catalog needs
+# pyarrow (duckdb for queries), rollout_trace.ray imports ray when called.
+_LAZY = {
+    "iter_reduce": "rollout_trace.batch",
+    "reduce_many": "rollout_trace.batch",
+    "LiveChange": "rollout_trace.live",
+    "LiveTrace": "rollout_trace.live",
+    "follow": "rollout_trace.live",
+    "Table": "rollout_trace.tables",
+    "Tables": "rollout_trace.tables",
+    "tables_many": "rollout_trace.tables",
+    "index": "rollout_trace.catalog",
+    "open_catalog": "rollout_trace.catalog",
+    "Catalog": "rollout_trace.catalog",
+    "IndexReport": "rollout_trace.catalog",
+}
+
+# Not `typing.TYPE_CHECKING`: importing typing would cost start-up time.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from rollout_trace.batch import iter_reduce, reduce_many
     from rollout_trace.catalog import Catalog, IndexReport, index, open_catalog
+    from rollout_trace.live import LiveChange, LiveTrace, follow
+    from rollout_trace.tables import Table, Tables, tables_many
 
-# The catalog is loaded when first used (it needs pyarrow, duckdb for queries).
-_LAZY = {"index": "index", "open_catalog": "open_catalog", "Catalog": "Catalog", "IndexReport": "IndexReport"}
 
+def __getattr__(name: str) -> object:
+    import importlib
 
-def __getattr__(name: str) -> Any:
     if name == "ray":  # rollout_trace.ray.read_traces(...); imports ray only when called
-        import importlib
-
         return importlib.import_module("rollout_trace.ray")
-    if name in _LAZY:
-        from rollout_trace import catalog
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollout_trace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(catalog, _LAZY[name])
-    raise AttributeError(f"module 'rollout_trace' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "AgentMessageMetadata",

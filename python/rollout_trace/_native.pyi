@@ -70,6 +70,12 @@ __all__ = [
     "repair_names",
     "repairs_explained",
     "resolve_compat",
+    "cli_main",
+    "cli_run",
+    "cli_spec",
+    "cli_parse",
+    "cli_convert",
+    "cli_help",
 ]
 
 __version__: str
@@ -232,14 +238,38 @@ def reduce_batch(
     compat: str | None = None,
     lenient: bool = False,
     repair: str | Sequence[str] | None = None,
+    sync: bool = True,
 ) -> BatchRun:
-    """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads."""
+    """Starts reducing ``(bundle, output or None)`` jobs on Rust worker threads.
+
+    Outputs are replaced atomically and synced to disk; ``sync=False``
+    skips the sync."""
 
 def find_bundles(root: _PathLike) -> list[Path]:
     """Every bundle directory (holding ``manifest.json``) at or below ``root``, sorted."""
 
 def validate(path: _PathLike, *, limits: Limits | None = None, compat: str | None = None) -> ValidationReport:
     """Checks a bundle and reports every problem found; writes nothing."""
+
+def cli_main(argv: list[str]) -> int | str | None:
+    """Runs a command line of ``rollout-trace`` (without the program name)
+    natively if the native parser takes it: the exit code, or a usage
+    error's message; ``None`` when argparse should parse it."""
+
+def cli_run(command: str, values: dict[str, Any]) -> int | str:
+    """Runs a native command with what argparse parsed (``vars(namespace)``)."""
+
+def cli_spec() -> dict[str, Any]:
+    """Every command and option of ``rollout-trace``, to build argparse from."""
+
+def cli_parse(argv: list[str]) -> str | None:
+    """For tests: the native parser's options for ``argv``, or ``None``."""
+
+def cli_convert(command: str, values: dict[str, Any]) -> str:
+    """For tests: argparse's values as options, spelled as ``cli_parse``."""
+
+def cli_help(command: str, columns: int) -> str:
+    """For tests: a native command's ``--help`` for a terminal of ``columns``."""
 
 @final
 class Follower:
@@ -492,7 +522,7 @@ class RolloutTrace:
     def summary(self) -> dict[str, Any]:
         """Status, duration, threads, turns, models and tokens, tools, terminal commands, compactions, edges."""
     def summary_text(self, width: int = 80) -> str: ...
-    def save(self, path: _PathLike) -> None: ...
+    def save(self, path: _PathLike, *, sync: bool = True) -> None: ...
     def to_dict(self) -> dict[str, Any]: ...
     @property
     def bundle(self) -> TraceBundle | None: ...

@@ -6,23 +6,34 @@ Exit codes (all commands):
 * 1 -- at least one bundle failed; the others were still processed;
 * 2 -- the command line itself was wrong (unknown option, conflicting
   outputs, no bundles found, ``export`` without pyarrow installed).
+
+Start-up is what a script calling the reducer once per bundle waits for, so
+this module imports nothing at first: ``reduce``, ``summary``, ``validate``
+and ``--version`` run natively (``_native.cli_main``) when the native parser
+takes the command line as given. Help, mistakes, abbreviated options and
+the commands that run in Python (``export``, ``reduce --follow``, and
+``watch``, ``index`` and ``serve``, defined in their own modules) go through
+argparse, imported then. Every option of reduce, summary, validate and export
+is defined once, in ``src/cli/spec.rs``; the argparse parser is built from
+that table (``_native.cli_spec()``), and what it parses for a native command
+runs natively again (``_native.cli_run``).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
 
 from rollout_trace import _native
-from rollout_trace._native import Limits, TraceError
-from rollout_trace._progress import Progress
+
+# Not `typing.TYPE_CHECKING`: importing typing would cost start-up time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from rollout_trace._native import Limits, TraceError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -39,39 +50,12 @@ def _limits(args: argparse.Namespace) -> Limits:
         for name in ("max_record_bytes", "max_bundle_bytes", "max_events", "max_payloads", "max_json_depth")
         if getattr(args, name) is not None
     }
-    return Limits(**given)
-
-
-def _compat_name(name: str) -> str:
-    try:
-        return _native.resolve_compat(name)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _add_replay_options(parser: argparse.ArgumentParser, lenient: bool = True) -> None:
-    parser.add_argument("--compat", type=_compat_name, default=None, metavar="NAME",
-                        help="match the reducer of this Codex release or family (codex-0.158.0, codex-0.147, "
-                        "crate; default: the newest release's)")
-    if lenient:
-        parser.add_argument("--lenient", action="store_true",
-                            help="skip events that cannot be read or reduced (and those that depend on them) and "
-                            "reduce the rest: the result is the strict replay without the skipped events")
-        parser.add_argument("--diagnostics", metavar="FILE",
-                            help="write the skipped events as a JSON array to FILE (with --lenient or --partial)")
-        parser.add_argument("--repair", action="append", metavar="NAME", choices=[*_native.repair_names(), "all"],
-                            help="opt-in fix of a known reference defect (repeatable): "
-                            + "; ".join(f"{name}: {why}" for name, why in _native.repairs_explained())
-                            + "; all: every one. Without it the output is exactly the reference's")
-    group = parser.add_argument_group("admission limits (defaults suit real long sessions)")
-    group.add_argument("--max-record-bytes", type=int, metavar="N", help="largest event line or payload file")
-    group.add_argument("--max-bundle-bytes", type=int, metavar="N", help="largest total read from one bundle")
-    group.add_argument("--max-events", type=int, metavar="N", help="most events in one trace.jsonl")
-    group.add_argument("--max-payloads", type=int, metavar="N", help="most payloads one bundle references")
-    group.add_argument("--max-json-depth", type=int, metavar="N", help="deepest JSON nesting")
+    return _native.Limits(**given)
 
 
 def _collect_bundles(args: argparse.Namespace) -> list[Path]:
+    from pathlib import Path
+
     bundles = [Path(p) for p in args.bundles]
     for root in args.recursive or []:
         found = _native.find_bundles(root)
@@ -84,7 +68,11 @@ def _collect_bundles(args: argparse.Namespace) -> list[Path]:
 
 
 def _outputs(bundles: list[Path], out: str | None) -> list[Path]:
-    """Where each bundle's state.json goes."""
+    """Where each bundle's state.json goes (the native reduce decides the
+    same way; this is for ``reduce --follow``)."""
+    import os
+    from pathlib import Path
+
     if len(bundles) == 1:
         return [Path(out) if out else bundles[0] / "state.json"]
     if out is None:
@@ -92,8 +80,6 @@ def _outputs(bundles: list[Path], out: str | None) -> list[Path]:
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out} must be a directory when reducing several bundles")
-    # Mirror the bundles' layout below their common parent, so outputs never
-    # collide (many bundles are simply named "bundle").
     resolved = [bundle.resolve() for bundle in bundles]
     if len(set(resolved)) != len(resolved):
         raise UsageError("the same bundle is named twice")
@@ -104,79 +90,32 @@ def _outputs(bundles: list[Path], out: str | None) -> list[Path]:
     return outputs
 
 
+def _run_native(args: argparse.Namespace) -> int:
+    """Runs a native command with what argparse parsed."""
+    values = {name: value for name, value in vars(args).items() if name not in ("command", "run")}
+    outcome = _native.cli_run(args.command, values)
+    if isinstance(outcome, str):
+        raise UsageError(outcome)
+    return outcome
+
+
 def cmd_reduce(args: argparse.Namespace) -> int:
+    """``reduce`` as argparse parsed it: natively, but ``--follow`` here."""
+    if not args.follow:
+        return _run_native(args)
     bundles = _collect_bundles(args)
     outputs = _outputs(bundles, args.output)
-    if args.follow:
-        if len(bundles) != 1 or args.partial:
-            raise UsageError("--follow takes one bundle (and no --partial; --lenient skips what fails)")
-        from rollout_trace._live_cli import reduce_follow
+    if len(bundles) != 1 or args.partial:
+        raise UsageError("--follow takes one bundle (and no --partial; --lenient skips what fails)")
+    from rollout_trace._live_cli import reduce_follow
 
-        return reduce_follow(args, bundles[0], outputs[0])
-    jobs = [(str(bundle), str(output)) for bundle, output in zip(bundles, outputs)]
-    progress = Progress(len(jobs), sys.stderr, enabled=sys.stderr.isatty() and not args.quiet)
-    failures: list[tuple[Path, TraceError]] = []
-    partial: list[Path] = []
-    run = _native.reduce_batch(jobs, workers=args.jobs, partial=args.partial, limits=_limits(args), keep_traces=False,
-                               compat=args.compat, lenient=args.lenient, repair=args.repair)
-    skipped: list[tuple[Path, tuple[int, tuple[TraceError, ...]]]] = []
-    for index, result, report in run:
-        progress.advance(isinstance(result, TraceError))
-        if isinstance(result, TraceError):
-            failures.append((bundles[index], result))
-            continue
-        if report:
-            skipped.append((bundles[index], report))
-        if len(jobs) == 1 or not progress.enabled:
-            print(outputs[index])
-    progress.close()
-    _report_skipped(args, sorted(skipped, key=lambda entry: bundles.index(entry[0])))
-    for bundle, error in failures:
-        print(f"error: {error}", file=sys.stderr)
-    if len(jobs) > 1:
-        print(f"{len(jobs) - len(failures)} of {len(jobs)} bundles reduced, {len(failures)} failed", file=sys.stderr)
-    return EXIT_FAILED if failures else EXIT_OK
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    try:
-        trace = _native.replay_bundle(args.bundle, partial=args.partial, limits=_limits(args), compat=args.compat,
-                                      lenient=args.lenient, repair=args.repair)
-    except TraceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.json:
-        print(json.dumps(trace.summary(), indent=2))
-    else:
-        width = args.width or shutil.get_terminal_size((80, 20)).columns
-        sys.stdout.write(trace.summary_text(width=min(width, 120)))
-    if trace.diagnostics:
-        _report_skipped(args, [(Path(args.bundle), (trace.events_read or 0, trace.diagnostics))])
-    return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    bundles = _collect_bundles(args)
-    all_valid = True
-    reports = []
-    for bundle in bundles:
-        report = _native.validate(str(bundle), limits=_limits(args), compat=args.compat)
-        valid = report.is_valid(strict=args.strict)
-        all_valid &= valid
-        if args.json:
-            reports.append({**report.to_dict(), "valid": valid})
-            continue
-        verdict = "valid" if valid else "INVALID"
-        print(f"{bundle}: {verdict} ({report.events} events, {report.payloads} payloads, "
-              f"{len(report.errors)} errors, {len(report.warnings)} warnings)")
-        for problem in report.problems:
-            print(f"  {problem.severity}: {problem}")
-    if args.json:
-        print(json.dumps(reports, indent=2))
-    return EXIT_OK if all_valid else EXIT_FAILED
+    return reduce_follow(args, bundles[0], outputs[0])
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from rollout_trace._native import TraceError
+    from rollout_trace._progress import Progress
+
     # Checked first: without pyarrow nothing can be written, whatever the bundles.
     try:
         import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
@@ -212,7 +151,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def diagnostic_record(bundle: Path, error: TraceError) -> dict[str, object]:
-    """One skipped event as ``--diagnostics FILE`` lists it."""
+    """One skipped event as ``--diagnostics FILE`` lists it (the native
+    reduce and summary write the same records, ``src/cli/commands.rs``)."""
     return {
         "bundle": str(bundle),
         "line": error.line,
@@ -236,12 +176,20 @@ def _report_skipped(args: argparse.Namespace, skipped: list[tuple[Path, tuple[in
         print(f"warning: {bundle}: {mode}: kept {events - len(diagnostics)} of {events} events; "
               f"skipped {len(diagnostics)}, {where}", file=sys.stderr)
     if target:
+        import json
+        from pathlib import Path
+
         records = [diagnostic_record(bundle, error) for bundle, (_events, diagnostics) in skipped for error in diagnostics]
         _write_atomic(Path(target), json.dumps(records, indent=2) + "\n")
 
 
 def _write_atomic(path: Path, text: str) -> None:
     """Writes ``text`` to a temporary file beside ``path``, then renames it."""
+    import contextlib
+    import os
+    import tempfile
+    from pathlib import Path
+
     fd, temporary = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -255,78 +203,75 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+#: The commands that run in Python, by name (their options are in the table too).
+PYTHON_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"export": cmd_export}
+#: Native commands that run some command lines in Python.
+_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {"reduce": cmd_reduce}
+
+def _compat_name(name: str) -> str:
+    """``--compat``'s type: the profile a name stands for (the native parser
+    resolves it the same way)."""
+    import argparse
+
+    try:
+        return _native.resolve_compat(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+_KINDS: dict[str, dict[str, Any]] = {
+    "flag": {"action": "store_true"},
+    "int": {"type": int},
+    "float": {"type": float},
+    "text": {},
+    "compat": {"type": _compat_name},
+    "append": {"action": "append"},
+    "repair": {"action": "append"},
+    "many": {"nargs": "*"},
+    "one": {},
+}
+
+
+def _add_arguments(parser: argparse.ArgumentParser, groups: list[tuple[str | None, list[dict[str, Any]]]]) -> None:
+    """Adds one command's arguments from the table, group by group."""
+    for title, args in groups:
+        if not args:
+            continue
+        target: Any = parser if title is None else parser.add_argument_group(title)
+        for arg in args:
+            options: dict[str, Any] = dict(_KINDS[arg["kind"]])
+            if arg["help"] is not None:
+                options["help"] = arg["help"]
+            if arg["metavar"] is not None:
+                options["metavar"] = arg["metavar"]
+            if arg["required"]:
+                options["required"] = True
+            if arg.get("choices") is not None:
+                options["choices"] = arg["choices"]
+            if arg["flags"]:
+                target.add_argument(*arg["flags"], dest=arg["dest"], **options)
+            else:
+                target.add_argument(arg["dest"], **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rollout-trace",
-        description="Replay, summarize and check Codex rollout trace bundles.",
-        epilog="Exit codes: 0 success, 1 a bundle failed (others still processed), 2 bad command line.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_native.__version__}")
+    import argparse
+
+    spec = _native.cli_spec()
+    parser = argparse.ArgumentParser(prog=spec["prog"], description=spec["description"], epilog=spec["epilog"])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {spec['version']}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    reduce = commands.add_parser(
-        "reduce",
-        help="replay bundles into state.json",
-        description="Replay each bundle into its reduced state.json, byte for byte what "
-        "`codex debug trace-reduce` writes. Several bundles reduce in parallel; a failure "
-        "never stops the others. Outputs are replaced atomically; a failed bundle leaves "
-        "any previous output untouched.",
-    )
-    reduce.add_argument("bundles", nargs="*", metavar="BUNDLE", help="bundle directories")
-    reduce.add_argument("-o", "--output", metavar="OUT",
-                        help="output file (one bundle; default BUNDLE/state.json) or directory (several bundles: OUT/<path below their common parent>/state.json)")
-    reduce.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
-    reduce.add_argument("-r", "--recursive", action="append", metavar="DIR", help="reduce every bundle below DIR")
-    reduce.add_argument("--partial", action="store_true",
-                        help="keep what a crashed or live session's bundle allows instead of failing")
-    reduce.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    reduce.add_argument("--follow", action="store_true",
-                        help="keep state.json current while the session runs (rewritten atomically after each "
-                        "settled change) until the rollout ends")
-    reduce.add_argument("--idle-timeout", type=float, default=None, metavar="S",
-                        help="with --follow: stop after S seconds without a change (default: wait for the end)")
-    _add_replay_options(reduce)
-    reduce.set_defaults(run=cmd_reduce)
-
-    summary = commands.add_parser("summary", help="what happened in one rollout",
-                                  description="Status, threads, turns, models and tokens, tools, terminal commands, "
-                                  "compactions and agent edges of one bundle.")
-    summary.add_argument("bundle", metavar="BUNDLE")
-    summary.add_argument("--json", action="store_true", help="machine-readable output")
-    summary.add_argument("--width", type=int, help="line width (default: the terminal's, at most 120)")
-    summary.add_argument("--partial", action="store_true", help="summarize what a broken bundle allows")
-    _add_replay_options(summary)
-    summary.set_defaults(run=cmd_summary)
-
-    validate = commands.add_parser("validate", help="check bundles without writing anything",
-                                   description="Report every problem of each bundle: manifest, event schema, seq "
-                                   "order, rollout identity, payload references and files, limits, and whether "
-                                   "it replays. Warnings are what the reference tolerates; --strict fails on them.")
-    validate.add_argument("bundles", nargs="*", metavar="BUNDLE")
-    validate.add_argument("-r", "--recursive", action="append", metavar="DIR", help="validate every bundle below DIR")
-    validate.add_argument("--strict", action="store_true", help="warnings make a bundle invalid too")
-    validate.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_replay_options(validate, lenient=False)
-    validate.set_defaults(run=cmd_validate)
-
-    export = commands.add_parser(
-        "export",
-        help="write the tables of bundles as Parquet",
-        description="Reduce bundles (in parallel) and write their tables (threads, turns, conversation_items, "
-        "inference_calls, tool_calls, terminal_operations, code_cells, interaction_edges) to OUT_DIR/<table>.parquet, "
-        "every row keyed by trace_id, for DuckDB or Spark. Failed bundles are left out and reported. Needs pyarrow.",
-    )
-    export.add_argument("bundles", nargs="*", metavar="BUNDLE", help="bundle directories")
-    export.add_argument("--parquet", required=True, metavar="OUT_DIR", help="directory for the .parquet files")
-    export.add_argument("-r", "--recursive", action="append", metavar="DIR", help="export every bundle below DIR")
-    export.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker threads (default: one per core)")
-    export.add_argument("--partial", action="store_true", help="keep what broken bundles allow instead of failing them")
-    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_replay_options(export)
-    export.set_defaults(run=cmd_export)
+    for command in spec["commands"]:
+        sub = commands.add_parser(command["name"], help=command["help"], description=command["description"])
+        _add_arguments(sub, command["groups"])
+        if command["native"]:
+            run = _RUNNERS.get(command["name"], _run_native)
+        else:
+            run = PYTHON_COMMANDS[command["name"]]
+        sub.set_defaults(run=run)
     from rollout_trace._live_cli import add_watch_command
 
-    add_watch_command(commands, _add_replay_options)
+    add_watch_command(commands, _replay_options_of(spec))
     # Listed for --help only; main() hands `serve` to rollout_trace.serve before parsing.
     commands.add_parser("serve", help="browse a trace root in a local web viewer (needs the [serve] extra)")
 
@@ -336,20 +281,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _replay_options_of(spec: dict[str, Any]) -> Callable[..., None]:
+    """``add_replay_options(parser, lenient=True)`` for the commands defined
+    in Python (``watch``): the options every reading command of the table
+    takes (``--compat``, ``--lenient``, ``--diagnostics``, ``--repair``) and
+    the admission limits, as ``reduce`` has them."""
+    [reduce] = [command for command in spec["commands"] if command["name"] == "reduce"]
+    shared = reduce["groups"][1:]
+
+    def add_replay_options(parser: argparse.ArgumentParser, lenient: bool = True) -> None:
+        groups = shared if lenient else [
+            (title, [arg for arg in args if title is not None or arg["dest"] == "compat"]) for title, args in shared
+        ]
+        _add_arguments(parser, groups)
+
+    return add_replay_options
+
+
+#: Whether the last `main` ran natively through and through.
+_ran_natively = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["serve"]:  # self-contained, imported only when used
+    global _ran_natively
+    args = sys.argv[1:] if argv is None else list(argv)
+    _ran_natively = False
+    if args[:1] == ["serve"]:  # self-contained, imported only when used
         from rollout_trace.serve import main as serve_main
 
-        return serve_main(arguments[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "partial", False) and getattr(args, "lenient", False):
-        parser.error("--partial and --lenient exclude each other")
+        return serve_main(args[1:])
     try:
-        return int(args.run(args))
+        # The usual command lines run natively, before argparse is imported.
+        outcome = _native.cli_main(args)
+        _ran_natively = outcome is not None
+        if outcome is None:
+            parser = build_parser()
+            parsed = parser.parse_args(args)
+            if getattr(parsed, "partial", False) and getattr(parsed, "lenient", False):
+                parser.error("--partial and --lenient exclude each other")
+            outcome = parsed.run(parsed)
+        if isinstance(outcome, str):
+            raise UsageError(outcome)
+        return int(outcome)
     except UsageError as error:
-        parser.error(str(error))  # exits with EXIT_USAGE
+        build_parser().error(str(error))  # exits with EXIT_USAGE
     except (ValueError, OSError) as error:
         print(f"rollout-trace: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -360,8 +335,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
+            import os
+
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_USAGE
+
+
+def script() -> None:
+    """The ``rollout-trace`` command: `main`, then, when it ran natively
+    (nothing in Python that could need a clean shutdown), exit without
+    tearing the interpreter down."""
+    code = main()
+    if _ran_natively:
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

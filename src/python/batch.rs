@@ -88,6 +88,15 @@ impl PyLimits {
     }
 }
 
+/// `sync=` of the Python API: durable writes unless turned off.
+pub fn durability(sync: bool) -> crate::output::Durability {
+    if sync {
+        crate::output::Durability::Durable
+    } else {
+        crate::output::Durability::NoSync
+    }
+}
+
 pub fn limits_or_default(limits: Option<&PyLimits>) -> Limits {
     limits.map_or(Limits::DEFAULT, |l| l.limits)
 }
@@ -166,8 +175,10 @@ impl PyBatchRun {
 }
 
 /// Starts reducing `jobs` (pairs of bundle path and optional output path).
+/// With `sync=False` outputs are not synced to disk (still replaced
+/// atomically).
 #[pyfunction]
-#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None, lenient=false, repair=None))]
+#[pyo3(signature = (jobs, *, workers=None, partial=false, limits=None, keep_traces=true, compat=None, lenient=false, repair=None, sync=true))]
 #[allow(clippy::too_many_arguments)]
 fn reduce_batch(
     py: Python<'_>,
@@ -179,10 +190,11 @@ fn reduce_batch(
     compat: Option<&str>,
     lenient: bool,
     repair: Option<Bound<'_, PyAny>>,
+    sync: bool,
 ) -> PyResult<PyBatchRun> {
     let jobs = jobs.into_iter().map(|(bundle, output)| Job { bundle, output }).collect();
     let options = replay_options(py, compat, limits.as_ref(), partial, lenient, repair.as_ref())?;
-    let run = BatchRun::start(jobs, options, workers, keep_traces).map_err(py_err(py))?;
+    let run = BatchRun::start_as(jobs, options, workers, keep_traces, durability(sync)).map_err(py_err(py))?;
     Ok(PyBatchRun { run: Arc::new(Mutex::new(run)) })
 }
 

@@ -6,12 +6,14 @@
 //! * [`values`]: the small value types and tagged unions inside them;
 //! * [`bundle`]: `TraceBundle` and its `RawEvent`s;
 //! * [`payload`]: `RawPayloadRef`, read lazily;
-//! * [`live`]: `Follower`, the live replay of a growing bundle.
+//! * [`live`]: `Follower`, the live replay of a growing bundle;
+//! * [`cli`]: the native half of the command line.
 
 use pyo3::prelude::*;
 
 mod batch;
 mod bundle;
+mod cli;
 mod convert;
 mod entities;
 mod errors;
@@ -35,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     writer::register(m)?;
     batch::register(m)?;
     live::register(m)?;
+    cli::register(m)?;
     Ok(())
 }

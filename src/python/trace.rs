@@ -212,9 +212,13 @@ impl PyRolloutTrace {
     }
 
     /// Writes `state.json` text to `path` atomically (temporary file in the
-    /// same directory, then rename). Raises `WriteError`.
-    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| crate::output::write_atomic_with(&path, |out| self.data.model.write_json(out))).map_err(py_err(py))
+    /// same directory, then rename) and durably (synced before it returns;
+    /// `sync=False` skips that). Raises `WriteError`.
+    #[pyo3(signature = (path, *, sync=true))]
+    fn save(&self, py: Python<'_>, path: PathBuf, sync: bool) -> PyResult<()> {
+        let durability = super::batch::durability(sync);
+        py.detach(|| crate::output::write_atomic_as(&path, durability, |out| self.data.model.write_json(out)))
+            .map_err(py_err(py))
     }
 
     /// What a partial or lenient replay left out, in line order, as the
@@ -713,8 +717,31 @@ pub struct TraceMapping {
 
 impl TraceMapping {
     pub fn new(trace: Arc<TraceData>, collection: Collection) -> Self {
+        if !REGISTERED_AS_MAPPING.load(std::sync::atomic::Ordering::Relaxed) {
+            // Only a failure to import collections.abc could fail this; the
+            // mapping works without the registration.
+            Python::attach(|py| {
+                let _ = register_as_mapping(py);
+            });
+        }
         TraceMapping { trace, collection }
     }
+}
+
+static REGISTERED_AS_MAPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes `TraceMapping` a virtual subclass of `collections.abc.Mapping`, so
+/// that `isinstance(trace.threads, Mapping)` holds. Importing
+/// collections.abc costs about 2 ms, a sixth of the command line's
+/// start-up, so this happens at module import only if it is imported
+/// already, else when the first mapping is made.
+fn register_as_mapping(py: Python<'_>) -> PyResult<()> {
+    if REGISTERED_AS_MAPPING.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mapping = py.import("collections.abc")?.getattr("Mapping")?;
+    mapping.call_method1("register", (py.get_type::<TraceMapping>(),))?;
+    Ok(())
 }
 
 /// The `collections.abc` view classes, imported once.
@@ -882,8 +909,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TraceMappingKeys>()?;
     m.add_function(wrap_pyfunction!(replay_bundle, m)?)?;
     // Virtual subclass: isinstance(trace.threads, Mapping) holds, and
-    // typing/abc users treat it as one.
-    let mapping = m.py().import("collections.abc")?.getattr("Mapping")?;
-    mapping.call_method1("register", (m.py().get_type::<TraceMapping>(),))?;
+    // typing/abc users treat it as one (see `register_as_mapping`).
+    let py = m.py();
+    if py.import("sys")?.getattr("modules")?.contains("collections.abc")? {
+        register_as_mapping(py)?;
+    }
     Ok(())
 }
