@@ -251,6 +251,10 @@ PARSE_CASES = [
     "validate a b --strict --json",
     "validate -r x",
     "validate --max-json-depth 3 a",
+    "reduce a --compat codex-0.158.0 --lenient --diagnostics d.json --repair image-mime --repair=all",
+    "reduce a b --compat=crate --partial --diagnostics=d.json -j 1",
+    "summary a --compat 0.139.0 --lenient --diagnostics d.json --repair all",
+    "validate a --compat codex-0.147",
 ]
 
 
@@ -271,7 +275,9 @@ def test_native_parser_agrees_with_argparse(line: str) -> None:
 @pytest.mark.parametrize(
     "line",
     ["reduce a -q b", "reduce --part a", "reduce -qj2 a", "reduce -j -1 a", "reduce -o=x a", "reduce -- a",
-     "summary", "summary a b", "--version reduce", "reduce --help", "export --parquet x a"],
+     "summary", "summary a b", "--version reduce", "reduce --help", "export --parquet x a",
+     "reduce a --compat nope", "reduce a --repair nope", "reduce a --follow", "reduce a --idle-timeout 2",
+     "validate a --lenient", "watch a", "index r -o c", "serve"],
 )
 def test_native_parser_leaves_the_unusual_to_argparse(line: str) -> None:
     from rollout_trace import _native
@@ -357,3 +363,78 @@ def test_help_runs_natively() -> None:
         )
         assert result.returncode == 0 and result.stdout.startswith(f"usage: rollout-trace {command}")
         assert "argparse" not in result.stderr
+
+
+@pytest.fixture()
+def torn_bundle(tmp_path: Path) -> Path:
+    """The realistic bundle killed mid-write: its last line cut in half."""
+    bundle = shutil.copytree(REPO / "examples" / "realistic-bundle", tmp_path / "torn")
+    log = (bundle / "trace.jsonl").read_text(encoding="utf-8")
+    (bundle / "trace.jsonl").write_text(log[: len(log) - 40], encoding="utf-8")
+    return bundle
+
+
+def python_report(mode: str, bundle: Path, diagnostics: Path | None) -> tuple[str, str | None]:
+    """What the Python path (``_report_skipped``) says about a lenient or
+    partial replay of ``bundle``: its stderr line and ``--diagnostics`` file."""
+    import argparse
+    import contextlib
+    import io
+
+    from rollout_trace.cli import _report_skipped
+
+    trace = rollout_trace.replay_bundle(bundle, **{mode: True})
+    args = argparse.Namespace(partial=mode == "partial", lenient=mode == "lenient",
+                              diagnostics=str(diagnostics) if diagnostics else None)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        _report_skipped(args, [(bundle, (trace.events_read or 0, trace.diagnostics))])
+    written = diagnostics.read_text(encoding="utf-8") if diagnostics else None
+    return stderr.getvalue(), written
+
+
+@pytest.mark.parametrize("mode", ["lenient", "partial"])
+@pytest.mark.parametrize("command", ["reduce", "summary"])
+def test_native_skipped_report_is_the_python_one(torn_bundle: Path, tmp_path: Path, mode: str, command: str) -> None:
+    from rollout_trace import _native
+
+    assert _native.cli_parse([command, str(torn_bundle), f"--{mode}", "--diagnostics", "d.json"]) is not None
+    expected_text, expected_json = python_report(mode, torn_bundle, tmp_path / "expected.json")
+    target = tmp_path / "native.json"
+    result = cli(command, str(torn_bundle), f"--{mode}", "--diagnostics", str(target))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == expected_text.replace(str(tmp_path / "expected.json"), str(target))
+    assert target.read_text(encoding="utf-8") == expected_json
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # Without --diagnostics: the same line, pointing at the option.
+    result = cli(command, str(torn_bundle), f"--{mode}")
+    assert result.stderr == python_report(mode, torn_bundle, None)[0]
+    assert "see --diagnostics FILE" in result.stderr
+
+
+def test_native_reduce_writes_an_empty_diagnostics_file_when_nothing_was_skipped(tmp_path: Path) -> None:
+    bundle = REPO / "examples" / "realistic-bundle"
+    target = tmp_path / "d.json"
+    result = cli("reduce", str(bundle), "-o", str(tmp_path / "s.json"), "--lenient", "--diagnostics", str(target))
+    assert result.returncode == 0 and result.stderr == ""
+    assert target.read_text(encoding="utf-8") == "[]\n"
+
+
+def test_native_compat_matches_argparse(tmp_path: Path) -> None:
+    bundle = str(REPO / "examples" / "realistic-bundle")
+    for argv in (["reduce", bundle, "--compat", "nope"], ["validate", bundle, "--compat", "codex-9.9"],
+                 ["summary", bundle, "--repair", "nope"]):
+        result = cli(*argv)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"usage: rollout-trace {argv[0]}")
+        assert "Traceback" not in result.stderr
+    result = cli("reduce", bundle, "--compat", "nope")
+    with pytest.raises(ValueError) as error:
+        rollout_trace.resolve_compat("nope")
+    assert result.stderr.endswith(f"rollout-trace reduce: error: argument --compat: {error.value}\n")
+    out = tmp_path / "s.json"
+    assert cli("reduce", bundle, "-o", str(out), "--compat", "crate").returncode == 0
+    assert out.read_text(encoding="utf-8") == rollout_trace.replay_bundle(bundle, compat="crate").to_json()
+    assert cli("validate", bundle, "--compat", "codex-0.158.0").returncode == 0
+    result = cli("summary", bundle, "--partial", "--lenient")
+    assert result.returncode == 2 and "--partial and --lenient exclude each other" in result.stderr
