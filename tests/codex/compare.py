@@ -155,6 +155,20 @@ def compare_corpus(corpus: Path, compat_for=lambda reducer: None) -> list[dict]:
     return rows
 
 
+def markdown_table(rows: list[dict]) -> str:
+    from collections import defaultdict
+    from .releases import version_tuple
+
+    tab: dict = defaultdict(dict)
+    for r in rows:
+        tab[(r["writer"], r["scenario"])][r["reducer"]] = r["verdict"]
+    reds = sorted({r["reducer"] for r in rows}, key=version_tuple)
+    out = ["| writer | scenario | " + " | ".join(reds) + " |", "|" + "---|" * (2 + len(reds))]
+    for (w, s), d in sorted(tab.items(), key=lambda kv: (version_tuple(kv[0][0]), kv[0][1])):
+        out.append(f"| {w} | {s} | " + " | ".join(d.get(x, "") for x in reds) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -163,6 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compat", choices=["none", "release"], default="none",
                     help="none: today's default reducer; release: compat=codex-<reducer>")
     ap.add_argument("--tsv", type=Path)
+    ap.add_argument("--markdown", type=Path, help="also write a writer x reducer verdict table")
     a = ap.parse_args(argv)
     fn = (lambda r: None) if a.compat == "none" else (lambda r: f"codex-{r}")
     rows = compare_corpus(a.corpus, fn)
@@ -173,6 +188,8 @@ def main(argv=None) -> int:
         a.tsv.write_text(text)
     else:
         sys.stdout.write(text)
+    if a.markdown:
+        a.markdown.write_text(markdown_table(rows))
     from collections import Counter
 
     print(Counter(r["verdict"] for r in rows), file=sys.stderr)

@@ -126,5 +126,150 @@ def multi_step(rel: Release) -> Recording:
     ])
 
 
+
+@scenario("terminal")
+def terminal(rel: Release) -> Recording:
+    """An interactive process in a terminal, fed by ``write_stdin``."""
+    prog = "read a; echo got:$a; read b; echo bye:$b"
+    return _simple("terminal", rel, "Talk to the interactive program.", [
+        Step([reasoning("Start it."), exec_cmd(f"bash -c '{prog}'", yield_time_ms=500, tty=True)]),
+        Step([reasoning("It waits for input."), write_stdin(chars="hello\n", yield_time_ms=500)]),
+        Step([write_stdin(chars="world\n", yield_time_ms=1000)]),
+        Step([reasoning("It finished."), message("The program echoed got:hello and bye:world.")]),
+    ])
+
+
+@scenario("unknown_tool")
+def unknown_tool(rel: Release) -> Recording:
+    return _simple("unknown_tool", rel, "Use the frobnicator.", [
+        Step([reasoning("Call a tool that does not exist."),
+              function_call("frobnicate", {"level": 3, "target": "all"})]),
+        Step([custom_tool_call("no_such_freeform_tool", "some input")]),
+        Step([message("That tool does not exist here.")]),
+    ])
+
+
+@scenario("web_search")
+def web_search(rel: Release) -> Recording:
+    return _simple("web_search", rel, "Search the web for the Rust release schedule.", [
+        Step([reasoning("Search."), web_search_call("rust release schedule"),
+              message("Rust releases every six weeks.")]),
+    ])
+
+
+@scenario("retry_500")
+def retry_500(rel: Release) -> Recording:
+    """The first request gets HTTP 500, codex retries."""
+    return _simple("retry_500", rel, "Say hello after a server error.", [
+        Step(status=500),
+        Step([reasoning("Second try."), exec_cmd("echo after-retry")]),
+        Step(status=500),
+        Step([message("Hello after retries.")]),
+    ])
+
+
+@scenario("retry_drop")
+def retry_drop(rel: Release) -> Recording:
+    """The stream is dropped after two events, codex retries the request."""
+    return _simple("retry_drop", rel, "Say hello after a dropped stream.", [
+        Step([reasoning("First try, dropped."), message("never completed")], drop_after=2),
+        Step([reasoning("Second try."), exec_cmd("echo after-drop")]),
+        Step([message("partial")], drop_after=4),
+        Step([message("Hello after a dropped stream.")]),
+    ])
+
+
+def _png(w: int = 4, h: int = 4, rgb=(220, 30, 30)) -> bytes:
+    """A small valid PNG (solid colour)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\0" + bytes(rgb) * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PNG = _png()
+
+
+@scenario("view_image")
+def view_image(rel: Release) -> Recording:
+    return _simple("view_image", rel, "Look at dot.png.", [
+        Step([reasoning("View the image."), function_call("view_image", {"path": "dot.png"})]),
+        Step([reasoning("It is red."), message("dot.png is a tiny red square.")]),
+    ], files={"dot.png": PNG})
+
+
+def _wait_file(sess: Session, name: str):
+    return lambda: (sess.work / name).exists()
+
+
+@scenario("interrupted")
+def interrupted(rel: Release) -> Recording:
+    """SIGINT while a tool runs."""
+    return _simple("interrupted", rel, "Run the slow command.", [
+        Step([reasoning("Run it."), exec_cmd("touch started.flag; sleep 30; echo finished",
+                                             yield_time_ms=20000)]),
+        Step([message("It finished.")]),
+    ], interrupt=lambda sess: (signal.SIGINT, _wait_file(sess, "started.flag")), timeout=60)
+
+
+@scenario("killed")
+def killed(rel: Release) -> Recording:
+    """SIGKILL while a tool runs; the tool processes are ended by the harness."""
+    return _simple("killed", rel, "Run the slow command.", [
+        Step([reasoning("Run it."), exec_cmd("touch started.flag; sleep 30; echo finished",
+                                             yield_time_ms=20000)]),
+        Step([message("It finished.")]),
+    ], interrupt=lambda sess: (signal.SIGKILL, _wait_file(sess, "started.flag")), timeout=60)
+
+
+def _two_runs(name: str, rel: Release, second: Callable[[Session], list[str]], scripts) -> Recording:
+    t0 = time.monotonic()
+    sess = Session(rel, scripts, workdir_files={"notes.txt": b"hello\n"})
+    rc1, troot1 = sess.run(["First, list the files."], timeout=90)
+    if sess.thread_id is None:
+        return _finish(name, rel, sess, troot1, t0, f"first run wrote no bundle (rc={rc1})")
+    rc2, troot2 = sess.run(second(sess), timeout=90)
+    rec = _finish(name, rel, sess, troot2, t0, f"rc={rc1},{rc2}")
+    first = Session.bundles(troot1)
+    if rec.ok:
+        rec.extra_bundles = first + rec.extra_bundles
+    return rec
+
+
+@scenario("resume")
+def resume(rel: Release) -> Recording:
+    """``codex exec resume <id>``: the bundle of the resumed session (bundle-2: the first run)."""
+    return _two_runs("resume", rel, lambda s: ["resume", s.thread_id, "Now count them. RESUME-MARK"], [
+        Script("root", [
+            Step([reasoning("List."), exec_cmd("ls -1")]),
+            Step([message("One file: notes.txt.")]),
+            Step([reasoning("Count."), exec_cmd("ls -1 | wc -l")]),
+            Step([message("There is 1 file.")]),
+        ]),
+    ])
+
+
+@scenario("fork")
+def fork(rel: Release) -> Recording:
+    """``codex exec fork <id>`` (from 0.149.0)."""
+    if rel.vt < (0, 149, 0):
+        return Recording("fork", rel.version, None, False, "no `codex exec fork` before 0.149.0")
+    return _two_runs("fork", rel, lambda s: ["fork", s.thread_id, "Count them in the fork. FORK-MARK"], [
+        Script("root", [
+            Step([reasoning("List."), exec_cmd("ls -1")]),
+            Step([message("One file: notes.txt.")]),
+        ]),
+        Script("fork", [
+            Step([reasoning("Count in the fork."), exec_cmd("ls -1 | wc -l")]),
+            Step([message("The fork counted 1 file.")]),
+        ], marker="FORK-MARK"),
+    ])
+
+
 #: the committed offline corpus (tests/data/codex): filled at the end of the module
 OFFLINE_SUBSET: dict[str, list[str]] = {}
