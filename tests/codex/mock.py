@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.server
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -240,6 +241,14 @@ def web_search_call(query: str):
     return make
 
 
+def compaction_item():
+    def make(ctx: Ctx):
+        cid = ctx.next_id("cmp")
+        return {"type": "compaction", "id": cid, "encrypted_content": f"compacted:{cid}:{ctx.server.run_tag}"}
+
+    return make
+
+
 def default_usage(ctx: Ctx) -> dict:
     n = len(json.dumps(ctx.body.get("input")))
     inp = max(1, n // 4)
@@ -285,6 +294,9 @@ class MockModel:
         self.lock = threading.Lock()
         self.counter = itertools.count(1)
         self.log: list[dict] = []
+        self.compactions = 0
+        self.keep_bodies = bool(os.environ.get("ROLLOUT_TRACE_MOCK_KEEP_BODIES"))
+        self.bodies: list = []
         self.release = threading.Event()
         self.served = threading.Condition(self.lock)
         self.events: list[tuple[str, str, int]] = []  # (thread script name, path, step index)
@@ -437,8 +449,23 @@ class MockModel:
         compact = path.endswith("/compact")
         thread = self.thread_for(headers, body)
         ctx = Ctx(self, thread, body, headers, path)
-        step = self.next_step(ctx, compact)
+        inp = body.get("input") if isinstance(body.get("input"), list) else []
+        if compact:
+            # legacy remote compaction endpoint: the replacement history
+            users = [i for i in inp if i.get("type") == "message" and i.get("role") == "user"]
+            step = Step(compact=True, items=users[-1:] + [compaction_item()])
+            with self.lock:
+                self.compactions += 1
+        elif inp and inp[-1].get("type") == "compaction_trigger":
+            # remote compaction v2: one `compaction` output item
+            step = Step(items=[reasoning("Compacting."), compaction_item()])
+            with self.lock:
+                self.compactions += 1
+        else:
+            step = self.next_step(ctx, compact)
         self.log.append({"method": "POST", "path": path, "thread": thread.name, "step": thread.index})
+        if self.keep_bodies:
+            self.bodies.append((path, thread.name, headers, body))
         if step.delay:
             time.sleep(step.delay)
         if step.status != 200:

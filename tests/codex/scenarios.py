@@ -199,7 +199,8 @@ PNG = _png()
 def view_image(rel: Release) -> Recording:
     return _simple("view_image", rel, "Look at dot.png.", [
         Step([reasoning("View the image."), function_call("view_image", {"path": "dot.png"})]),
-        Step([reasoning("It is red."), message("dot.png is a tiny red square.")]),
+        Step([reasoning("It is red; sample again."), exec_cmd("ls -l dot.png")]),
+        Step([reasoning("Done."), message("dot.png is a tiny red square.")]),
     ], files={"dot.png": PNG})
 
 
@@ -269,6 +270,151 @@ def fork(rel: Release) -> Recording:
             Step([message("The fork counted 1 file.")]),
         ], marker="FORK-MARK"),
     ])
+
+
+
+COMPACT_LIMIT = "model_auto_compact_token_limit = 4000"
+
+
+@scenario("compaction")
+def compaction(rel: Release) -> Recording:
+    """Remote compaction: the provider is named ``OpenAI``, a low auto-compact limit."""
+    big = {"input_tokens": 9000, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 50,
+           "output_tokens_details": {"reasoning_tokens": 10}, "total_tokens": 9050}
+    return _simple("compaction", rel, "Work through the files; compact when needed.", [
+        Step([reasoning("Look around."), exec_cmd("ls -1")], usage=big),
+        Step([reasoning("More."), exec_cmd("wc -c notes.txt")], usage=big),
+        Step([reasoning("Done."), message("Finished after compaction.")]),
+    ], provider_name="OpenAI", config_extra=COMPACT_LIMIT, files={"notes.txt": b"hello\n"})
+
+
+
+def agent_call(name: str, args: dict):
+    """A multi-agent v2 tool (namespace ``collaboration`` from 0.144.4)."""
+    return function_call(name, args)
+
+
+def _close_or_interrupt(target: str):
+    def make(ctx):
+        name = "close_agent" if ctx.has("close_agent") else "interrupt_agent"
+        return function_call(name, {"target": target})(ctx)
+
+    return make
+
+
+MA = ["--enable", "multi_agent_v2"]
+
+
+@scenario("multi_agent")
+def multi_agent(rel: Release) -> Recording:
+    """spawn_agent, wait_agent, followup_task, send_message, close/interrupt."""
+    root = [
+        Step([reasoning("Delegate."), agent_call("spawn_agent", {
+            "task_name": "helper", "message": "CHILD-TASK-A: list the files and report."})]),
+        Step([reasoning("Wait for it."), agent_call("wait_agent", {"timeout_ms": 30000})]),
+        Step([reasoning("Ask more."), agent_call("followup_task", {
+            "target": "helper", "message": "CHILD-FOLLOWUP: now count them."})]),
+        Step([agent_call("wait_agent", {"timeout_ms": 30000})]),
+        Step([agent_call("send_message", {"target": "helper", "message": "Thanks, that is all."})]),
+        Step([_close_or_interrupt("helper")]),
+        Step([reasoning("Report."), message("The helper found one file.")]),
+    ]
+    child = [
+        Step([reasoning("Child lists."), exec_cmd("ls -1")]),
+        Step([message("helper: one file, notes.txt")]),
+        Step([reasoning("Child counts."), exec_cmd("ls -1 | wc -l")]),
+        Step([message("helper: 1")]),
+    ]
+    return _simple("multi_agent", rel, "Use a helper agent to inspect the files.", root,
+                   args=MA, files={"notes.txt": b"hello\n"},
+                   children=[Script("helper", child, marker="CHILD-TASK-A")], timeout=150)
+
+
+
+def wait_cell(yield_time_ms: int = 10000):
+    """Code-mode ``wait`` on the cell id named in the newest exec output."""
+
+    def make(ctx):
+        import re
+
+        cell = None
+        for m in re.finditer(r"[Cc]ell[ _]?(?:ID|id)?[\s:=\"]*([0-9]+)", ctx.input_text()):
+            cell = m.group(1)
+        return function_call("wait", {"cell_id": cell or "1", "yield_time_ms": yield_time_ms})(ctx)
+
+    return make
+
+
+JS_QUICK = """const r = await tools.exec_command({cmd: "echo from-code-mode"});
+text(typeof r === "string" ? r : (r.output ?? JSON.stringify(r)));
+"""
+
+JS_SLOW = """// @exec: {"yield_time_ms": 300}
+text("starting");
+const r = await tools.exec_command({cmd: "sleep 2; echo slow-done", yield_time_ms: 10000});
+text(typeof r === "string" ? r : (r.output ?? JSON.stringify(r)));
+"""
+
+JS_FAIL = """throw new Error("deliberate failure");
+"""
+
+
+def code_mode_flag(rel: Release) -> list[str]:
+    return ["--enable", "code_mode_only" if rel.vt < (0, 139, 0) else "code_mode"]
+
+
+@scenario("code_mode")
+def code_mode(rel: Release) -> Recording:
+    """Code mode: an ``exec`` cell calling a nested tool, a yielded cell ended by ``wait``, a failing cell."""
+    return _simple("code_mode", rel, "Use code mode to run commands.", [
+        Step([reasoning("Run JS."), custom_tool_call("exec", JS_QUICK)]),
+        Step([reasoning("A slow one."), custom_tool_call("exec", JS_SLOW)]),
+        Step([reasoning("Wait for it."), wait_cell(10000)]),
+        Step([custom_tool_call("exec", JS_FAIL)]),
+        Step([reasoning("Done."), message("Code mode ran: from-code-mode, slow-done.")]),
+    ], args=code_mode_flag(rel), note=" ".join(code_mode_flag(rel)))
+
+
+
+@scenario("multi_agent_interrupt")
+def multi_agent_interrupt(rel: Release) -> Recording:
+    """A child busy in a long tool is interrupted (closed) by its parent."""
+    root = [
+        Step([reasoning("Delegate a slow job."), agent_call("spawn_agent", {
+            "task_name": "sleeper", "message": "CHILD-TASK-SLOW: run the slow job."})]),
+        Step([agent_call("wait_agent", {"timeout_ms": 1500})]),
+        Step([reasoning("Too slow; stop it."), _close_or_interrupt("sleeper")]),
+        Step([message("Stopped the slow helper.")]),
+    ]
+    child = [
+        Step([reasoning("Slow job."), exec_cmd("sleep 20; echo slept", yield_time_ms=20000)]),
+        Step([message("sleeper: done")]),
+    ]
+    return _simple("multi_agent_interrupt", rel, "Start a slow helper, then stop it.", root, args=MA,
+                   children=[Script("sleeper", child, marker="CHILD-TASK-SLOW")], timeout=120)
+
+
+def _long_steps(calls: int):
+    steps = []
+    for i in range(calls):
+        items = [reasoning(f"Step {i}."), exec_cmd(f"echo step-{i}; ls -1 | head -3")]
+        if i % 25 == 24:  # now and then two calls in one response
+            items.append(exec_cmd(f"echo extra-{i}"))
+        steps.append(Step(items))
+    steps.append(Step([reasoning("All done."), message(f"Finished {calls} commands.")]))
+    return steps
+
+
+@scenario("long", on_demand=True)
+def long_session(rel: Release) -> Recording:
+    """Hundreds of exec calls (``ROLLOUT_TRACE_LONG_CALLS``, default 300) in one
+    ``codex exec`` session, for benchmarks. One exec process runs one user turn;
+    ``exec resume`` would start a new bundle, so the calls share one turn."""
+    calls = int(os.environ.get("ROLLOUT_TRACE_LONG_CALLS", "300"))
+    t0 = time.monotonic()
+    sess = Session(rel, [Script("root", _long_steps(calls))], workdir_files={"notes.txt": b"x\n"})
+    rc, troot = sess.run(["Run the long job."], timeout=3600)
+    return _finish("long", rel, sess, troot, t0, f"{calls} exec calls, rc={rc}")
 
 
 #: the committed offline corpus (tests/data/codex): filled at the end of the module
