@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.codex import corpus, releases  # noqa: E402
-from tests.codex.scenarios import ON_DEMAND, OFFLINE_SUBSET, SCENARIOS  # noqa: E402
+from tests.codex.scenarios import ON_DEMAND, SCENARIOS  # noqa: E402
+from tests.codex.subset import OFFLINE_SUBSET  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -37,7 +37,7 @@ SCENARIO_NAMES = [s for s in SCENARIOS if s not in ON_DEMAND]
 #: scenarios also reduced through the CLI (with the writer's own release as reducer)
 CLI_SUBSET = ["chat", "exec_fail", "multi_agent", "code_mode", "compaction"]
 ENABLED = os.environ.get("ROLLOUT_TRACE_CODEX", "1") not in ("0", "", "no", "false")
-JOBS = int(os.environ.get("ROLLOUT_TRACE_CODEX_JOBS", "2"))
+JOBS = int(os.environ.get("ROLLOUT_TRACE_CODEX_JOBS", "3"))
 
 pytestmark = pytest.mark.skipif(not ENABLED, reason="ROLLOUT_TRACE_CODEX=0")
 

@@ -22,13 +22,21 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
+_KEY: str | None = None
+
+
 def harness_key() -> str:
+    """Hash of the recording code, computed once per process."""
+    global _KEY
+    if _KEY is not None:
+        return _KEY
     h = hashlib.sha256()
     for p in sorted(HERE.glob("*.py")):
-        if p.name in ("cached.py", "compare.py", "summary.py", "fuzz.py"):
+        if p.name in ("cached.py", "compare.py", "summary.py", "fuzz.py", "subset.py"):
             continue  # do not change what is recorded
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
+    _KEY = h.hexdigest()[:12]
+    return _KEY
 
 
 def recordings_dir(version: str) -> Path:

@@ -415,7 +415,3 @@ def long_session(rel: Release) -> Recording:
     sess = Session(rel, [Script("root", _long_steps(calls))], workdir_files={"notes.txt": b"x\n"})
     rc, troot = sess.run(["Run the long job."], timeout=3600)
     return _finish("long", rel, sess, troot, t0, f"{calls} exec calls, rc={rc}")
-
-
-#: the committed offline corpus (tests/data/codex): filled at the end of the module
-OFFLINE_SUBSET: dict[str, list[str]] = {}
