@@ -52,7 +52,17 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     if a.offline_subset:
         plan = [(by_v[v], s) for v, ss in OFFLINE_SUBSET.items() if v in by_v for s in ss]
+        if a.scenario:
+            plan = [(r, s) for r, s in plan if s in a.scenario]
+        if a.release:
+            plan = [(r, s) for r, s in plan if r.version in a.release]
         results = []
+        # drop recordings that are no longer in the subset
+        import shutil
+        keep = {(v, s) for v, ss in OFFLINE_SUBSET.items() for s in ss}
+        for d in sorted(a.out.glob("*/*")) if a.out.is_dir() else []:
+            if d.is_dir() and (d.parent.name, d.name) not in keep:
+                shutil.rmtree(d)
         for v in sorted({r.version for r, _ in plan}, key=releases.version_tuple):
             names = [s for r, s in plan if r.version == v]
             results += corpus.build(a.out, [by_v[v]], names, reducers, jobs=a.jobs)
@@ -63,6 +73,7 @@ def main(argv=None) -> int:
             ap.error(f"unknown scenario(s): {unknown}")
         writers = [by_v[v] for v in writers_v if v in by_v]
         results = corpus.build(a.out, writers, names, reducers, jobs=a.jobs)
+    corpus.write_index(a.out)
     rec_s = sum(r["seconds"] for r in results)
     print(f"recorded {sum(r['ok'] for r in results)}/{len(results)} in {time.monotonic() - t0:.0f}s wall "
           f"({rec_s:.0f}s of codex runs); index: {a.out / 'INDEX.tsv'}")
