@@ -44,6 +44,8 @@ class Step:
     usage: dict | None = None
     #: compact endpoint (``/responses/compact``) step: output items
     compact: bool = False
+    #: the thread's next request gets this same script step again
+    again: bool = False
 
 
 @dataclass
@@ -58,7 +60,11 @@ class Ctx:
     def tools(self) -> dict[str, dict]:
         """name -> tool spec, namespaced tools as ``ns.name`` and ``name``."""
         out: dict[str, dict] = {}
-        for t in self.body.get("tools") or []:
+        offered = list(self.body.get("tools") or [])
+        for item in self.body.get("input") or []:
+            if isinstance(item, dict) and item.get("type") == "tool_search_output":
+                offered += item.get("tools") or []  # tools discovered by tool_search
+        for t in offered:
             if t.get("type") == "namespace":
                 ns = t.get("name")
                 for sub in t.get("tools") or []:
@@ -358,6 +364,9 @@ class MockModel:
             return Step(items=[message(self.default_text)])
         if callable(step) and not isinstance(step, Step):
             step = step(ctx)
+            if step.again:
+                with self.lock:
+                    st.index -= 1
         return step
 
     def wait_for_requests(self, name: str, count: int, timeout: float) -> bool:

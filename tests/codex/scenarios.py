@@ -58,8 +58,10 @@ def _finish(name: str, rel: Release, sess: Session, troot: Path | None, t0: floa
 
 def _simple(name: str, rel: Release, prompt: str, steps: list, *, provider_name="mock",
             config_extra="", files=None, args=(), timeout=120, interrupt=None, note="",
-            children: list[Script] = ()) -> Recording:
+            children: list[Script] = (), mcp: bool = False) -> Recording:
     t0 = time.monotonic()
+    if mcp:
+        config_extra = config_extra + mcp_config()
     sess = Session(rel, [Script("root", steps, None), *children], provider_name=provider_name,
                    config_extra=config_extra, workdir_files=files)
     rc, troot = sess.run([*args, prompt], timeout=timeout,
@@ -415,3 +417,87 @@ def long_session(rel: Release) -> Recording:
     sess = Session(rel, [Script("root", _long_steps(calls))], workdir_files={"notes.txt": b"x\n"})
     rc, troot = sess.run(["Run the long job."], timeout=3600)
     return _finish("long", rel, sess, troot, t0, f"{calls} exec calls, rc={rc}")
+
+
+def mcp_config() -> str:
+    import sys as _sys
+
+    server = Path(__file__).resolve().parent / "mcp_server.py"
+    return f"""
+[mcp_servers.mock]
+command = "{_sys.executable}"
+args = ["{server}"]
+startup_timeout_sec = 20
+tool_timeout_sec = 20
+"""
+
+
+def mcp_tool(tool: str, args: dict):
+    """An MCP tool of server ``mock`` by whatever name/namespace the request offers."""
+
+    def make(ctx):
+        for key, spec in ctx.tools.items():
+            ns = spec.get("_namespace") or ""
+            if key == f"mcp__mock__{tool}" or (ns.startswith("mcp__mock") and spec.get("name") == tool):
+                return function_call(spec["name"], args, namespace=ns or None)(ctx)
+        return function_call(f"mcp__mock__{tool}", args)(ctx)
+
+    return make
+
+
+def tool_search_call(query: str, limit: int | None = None):
+    def make(ctx):
+        args: dict = {"query": query}
+        if limit is not None:
+            args["limit"] = limit
+        return {"type": "tool_search_call", "id": ctx.next_id("tsc"), "call_id": ctx.next_id("call"),
+                "status": "completed", "execution": "client", "arguments": args}
+
+    return make
+
+
+def _find_mcp_tools(query: str, tries: int = 20):
+    """A step: ``tool_search`` for the MCP tools where the request defers them;
+    where neither they nor tool_search are offered yet (the MCP server is
+    still starting), a short exec, and the same step again."""
+    left = [tries]
+
+    def step(ctx):
+        if any(n.startswith("mcp__mock") for n in ctx.tools):
+            return Step([reasoning("The MCP tools are there."), exec_cmd("echo mcp tools offered")])
+        if ctx.has("tool_search"):
+            return Step([reasoning("Find the MCP tools."), tool_search_call(query, 5)])
+        left[0] -= 1
+        return Step([reasoning("Wait for the MCP server."), exec_cmd("sleep 0.5")], again=left[0] > 0)
+
+    return step
+
+
+@scenario("mcp")
+def mcp(rel: Release) -> Recording:
+    """MCP tool calls (a stdio MCP server of the harness): a result and an error result;
+    found with ``tool_search`` where the release defers MCP tools behind it."""
+    return _simple("mcp", rel, "Use the mock MCP server.", [
+        _find_mcp_tools("mock echo fail"),
+        Step([reasoning("Call MCP echo."), mcp_tool("echo", {"text": "hi from mcp"})]),
+        Step([reasoning("Call MCP fail."), mcp_tool("fail", {})]),
+        Step([message("The MCP server echoed and then failed.")]),
+    ], config_extra="", mcp=True)
+
+
+BAD_PATCH = """*** Begin Patch
+*** Update File: missing.py
+@@
+-old line
++new line
+*** End Patch"""
+
+
+@scenario("parallel")
+def parallel(rel: Release) -> Recording:
+    """Two exec calls in one response (parallel tool calls), then a patch that does not apply."""
+    return _simple("parallel", rel, "Run two commands at once, then patch a missing file.", [
+        Step([reasoning("Both at once."), exec_cmd("echo first; sleep 0.3"), exec_cmd("echo second")]),
+        Step([reasoning("Patch."), apply_patch(BAD_PATCH)]),
+        Step([reasoning("It failed."), message("Ran both; the patch did not apply.")]),
+    ])
