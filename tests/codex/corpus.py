@@ -31,13 +31,18 @@ def record_one(out: Path, rel: Release, name: str, keep_tmp: bool = False) -> di
     try:
         rec = SCENARIOS[name](rel)
     except Exception as e:  # a harness bug must not stop the corpus
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        (dest / "NOTE").write_text(f"writer {rel.version}\nscenario {name}\nok False\nunsupported False\n"
+                                   f"note harness error: {type(e).__name__}: {e}\n")
         return {"writer": rel.version, "scenario": name, "ok": False,
                 "note": f"harness error: {type(e).__name__}: {e}", "seconds": time.monotonic() - t0}
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     lines = [f"writer {rel.version}", f"scenario {name}", f"ok {rec.ok}",
-             f"note {rec.note}", f"seconds {rec.seconds:.1f}", *rec.log]
+             f"unsupported {rec.unsupported}", f"note {rec.note}", f"seconds {rec.seconds:.1f}", *rec.log]
     if rec.ok and rec.bundle is not None:
         shutil.copytree(rec.bundle, dest / "bundle")
         for i, b in enumerate(rec.extra_bundles, 2):
@@ -50,7 +55,7 @@ def record_one(out: Path, rel: Release, name: str, keep_tmp: bool = False) -> di
             sess.cleanup()
     (dest / "NOTE").write_text("\n".join(lines) + "\n")
     return {"writer": rel.version, "scenario": name, "ok": rec.ok, "note": rec.note,
-            "seconds": rec.seconds}
+            "seconds": rec.seconds, "unsupported": rec.unsupported}
 
 
 def reduce_one(out: Path, writer: str, name: str, reducer: Release) -> dict:

@@ -35,6 +35,8 @@ class Recording:
     seconds: float = 0.0
     extra_bundles: list[Path] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    #: the release cannot do this scenario (not a failure)
+    unsupported: bool = False
 
 
 def config_toml(port: int, provider_name: str = "mock", extra: str = "", model: str = MODEL) -> str:

@@ -261,7 +261,8 @@ def resume(rel: Release) -> Recording:
 def fork(rel: Release) -> Recording:
     """``codex exec fork <id>`` (from 0.149.0)."""
     if rel.vt < (0, 149, 0):
-        return Recording("fork", rel.version, None, False, "no `codex exec fork` before 0.149.0")
+        return Recording("fork", rel.version, None, False, "no `codex exec fork` before 0.149.0",
+                         unsupported=True)
     return _two_runs("fork", rel, lambda s: ["fork", s.thread_id, "Count them in the fork. FORK-MARK"], [
         Script("root", [
             Step([reasoning("List."), exec_cmd("ls -1")]),
