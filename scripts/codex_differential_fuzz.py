@@ -24,9 +24,11 @@ sys.path.insert(0, str(ROOT))
 from tests.codex import fuzz, releases  # noqa: E402
 
 
-def small_seeds(corpus: Path, max_lines: int) -> list[Path]:
+def small_seeds(corpus: Path, max_lines: int, exclude=()) -> list[Path]:
     out = []
     for b in sorted(corpus.glob("*/*/bundle")):
+        if b.parent.name in exclude:
+            continue
         n = sum(1 for _ in (b / "trace.jsonl").open())
         if n <= max_lines:
             out.append(b)
@@ -42,6 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT / "tests" / "data" / "codex")
     ap.add_argument("--max-lines", type=int, default=40)
     ap.add_argument("--no-prefixes", action="store_true")
+    ap.add_argument("--exclude-scenario", action="append", default=[],
+                    help="leave out seeds of this scenario (e.g. one with a known disagreement)")
     ap.add_argument("--release", action="append", help="reducer release (repeatable); default: the pinned six")
     ap.add_argument("--keep", type=Path, default=Path("codex-fuzz-disagreements"))
     ap.add_argument("--jobs", type=int, default=2)
@@ -51,7 +55,7 @@ def main(argv=None) -> int:
         print("unavailable:", m, file=sys.stderr)
     if not got:
         return 2
-    seeds = a.bundle or small_seeds(a.corpus, a.max_lines)
+    seeds = a.bundle or small_seeds(a.corpus, a.max_lines, a.exclude_scenario)
     if not seeds:
         print("no seed bundles", file=sys.stderr)
         return 2
