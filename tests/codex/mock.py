@@ -20,6 +20,7 @@ import http.server
 import itertools
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -187,14 +188,13 @@ def exec_cmd(cmd: str, yield_time_ms: int | None = None, tty: bool = False):
     return make
 
 
-def write_stdin(session_from_output: bool = True, chars: str = "", yield_time_ms: int = 500):
-    """``write_stdin`` to the session id found in the newest tool output."""
+def write_stdin(chars: str = "", yield_time_ms: int = 500):
+    """``write_stdin`` to the terminal session named in the newest tool output
+    ("Process running with session ID N"), else the last one in the input."""
 
     def make(ctx: Ctx):
         sid = None
-        import re
-
-        for out in reversed(ctx.last_outputs() or []):
+        for out in reversed(ctx.last_outputs()):
             text = out.get("output")
             text = text if isinstance(text, str) else json.dumps(text)
             m = re.search(r"session ID (\d+)", text) or re.search(r'"session_id"\s*:\s*(\d+)', text)
@@ -202,12 +202,8 @@ def write_stdin(session_from_output: bool = True, chars: str = "", yield_time_ms
                 sid = int(m.group(1))
                 break
         if sid is None:
-            m = None
-            import re as _re
-
-            for m in _re.finditer(r"session ID (\d+)", ctx.input_text()):
-                pass
-            sid = int(m.group(1)) if m else 1
+            found = re.findall(r"session ID (\d+)", ctx.input_text())
+            sid = int(found[-1]) if found else 1
         return function_call(
             "write_stdin", {"session_id": sid, "chars": chars, "yield_time_ms": yield_time_ms}
         )(ctx)
