@@ -23,6 +23,50 @@ from .releases import Release, cache_root
 
 MODEL = "gpt-5.5"
 TAG_VAR = "ROLLOUT_TRACE_HARNESS_RUN"
+#: ``<pid>:<start time>`` of the harness process that started a run
+OWNER_VAR = "ROLLOUT_TRACE_HARNESS_OWNER"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_id() -> str:
+    return f"{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _environ(pid: str) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def reap_orphans() -> list[int]:
+    """End processes that a harness started (tagged) and whose harness
+    process is gone (killed before it could clean up)."""
+    ended = []
+    prefix = f"{OWNER_VAR}=".encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        owner = next((v[len(prefix):].decode(errors="replace") for v in _environ(d) if v.startswith(prefix)), None)
+        if owner is None:
+            continue
+        opid, _, ostart = owner.partition(":")
+        if opid.isdigit() and _start_time(int(opid)) == ostart:
+            continue  # its harness is alive
+        try:
+            os.kill(int(d), signal.SIGKILL)
+            ended.append(int(d))
+        except OSError:
+            pass
+    return ended
 
 
 @dataclass
@@ -93,6 +137,7 @@ class Session:
 
     def __init__(self, release: Release, scripts, provider_name="mock", config_extra="",
                  workdir_files: dict[str, bytes] | None = None, keep: Path | None = None):
+        reap_orphans()
         base = cache_root() / "tmp"
         base.mkdir(parents=True, exist_ok=True)
         self.root = Path(tempfile.mkdtemp(prefix=f"run-{release.version}-", dir=base))
@@ -128,6 +173,7 @@ class Session:
             TERM="dumb",
         )
         env[TAG_VAR] = self.tag
+        env[OWNER_VAR] = owner_id()
         return env
 
     def run(self, args: list[str], timeout: float = 120, interrupt=None) -> tuple[int | None, Path]:
