@@ -43,6 +43,19 @@ def recordings_dir(version: str) -> Path:
     return cache_root() / "recordings" / f"{version}-{harness_key()}"
 
 
+def prune_old(days: float = 7.0) -> None:
+    """Remove recordings of other harness versions not used for ``days``."""
+    import time
+
+    root = cache_root() / "recordings"
+    if not root.is_dir():
+        return
+    key = harness_key()
+    for d in root.iterdir():
+        if d.is_dir() and not d.name.endswith("-" + key) and time.time() - d.stat().st_mtime > days * 86400:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _lock(key: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
@@ -94,6 +107,7 @@ def prepare(releases: list[Release], scenarios: list[str], jobs: int = 2, log=No
     Returns {(version, scenario): case dir}.
     """
     cases: dict = {}
+    prune_old()
 
     def rec(rel, name):
         d = case_dir(rel, name)
