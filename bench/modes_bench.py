@@ -102,7 +102,7 @@ def floor(floor_binary: Path, bundle: Path, repeat: int) -> float:
 def profiles(bundle: Path, floor_s: float, repeat: int) -> list[str]:
     import rollout_trace
 
-    rows = ["| profile | ours (in process) | x floor | release | its `trace-reduce` (process) | ours / release |",
+    rows = ["| profile | ours (in process) | x floor | release | its `trace-reduce` (process) | release ÷ ours |",
             "|---|---|---|---|---|---|"]
     for name, _releases in rollout_trace.compat_profiles():
         try:
@@ -128,7 +128,7 @@ def profiles(bundle: Path, floor_s: float, repeat: int) -> list[str]:
                     times.append(time.perf_counter() - start)
                 if done.returncode == 0:
                     theirs = f"{best(times):.3f} s"
-                    ratio = f"{ours / best(times):.2f}"
+                    ratio = f"{best(times) / ours:.0f}x"
                 else:
                     theirs = f"fails ({best(times):.3f} s)"
         rows.append(f"| {name} | {ours:.3f} s | {ours / floor_s:.2f} | {release or ''} | {theirs} | {ratio} |")
