@@ -266,7 +266,7 @@ fn truncated_final_line_fails_strictly_and_is_dropped_in_partial_mode() {
     let options = ReplayOptions { partial: true, ..ReplayOptions::default() };
     let replay = replay_bundle_with(&bundle.root, &options).unwrap();
     assert!(replay.is_partial());
-    assert_eq!(replay.diagnostics[0].location.line, Some(6));
+    assert_eq!(replay.diagnostics[0].error.location.line, Some(6));
     assert_eq!(replay.trace, replay_bundle(TempBundle::new("truncated-reference").root.as_path()).unwrap());
 }
 
