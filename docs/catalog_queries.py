@@ -6,7 +6,7 @@ them into CATALOG with ``rollout-trace index``, and prints each query and
 its DuckDB output. Needs pyarrow and duckdb (``rollout-trace[catalog]``).
 
 Usage: python docs/catalog_queries.py [ROOT] [CATALOG]
-       python docs/catalog_queries.py --update   (rewrites the output in docs/catalog.md)
+       python docs/catalog_queries.py --update   (rewrites the output in docs/catalog.md and README.md)
 """
 
 from __future__ import annotations
@@ -81,10 +81,11 @@ def main() -> int:
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
             main()
-        doc = Path(__file__).with_name("catalog.md")
-        before, rest = doc.read_text(encoding="utf-8").split(BEGIN)
-        _, after = rest.split(END)
-        doc.write_text(f"{before}{BEGIN}\n{text.getvalue().rstrip()}\n{END}{after}", encoding="utf-8")
+        # The same output stands in docs/catalog.md and in README.md.
+        for doc in (Path(__file__).with_name("catalog.md"), Path(__file__).parents[1] / "README.md"):
+            before, rest = doc.read_text(encoding="utf-8").split(BEGIN)
+            _, after = rest.split(END)
+            doc.write_text(f"{before}{BEGIN}\n{text.getvalue().rstrip()}\n{END}{after}", encoding="utf-8")
         return 0
     work = Path(tempfile.mkdtemp(prefix="catalog-docs-"))
     root = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else work / "traces"

@@ -34,6 +34,8 @@ pub struct Rules {
     pub upstream_request_id: UpstreamRequestId,
     /// Which `state.json` fields exist at all (`model` serialization).
     pub state_fields: StateFields,
+    /// What a second end event of an inference call does (`inference`).
+    pub inference_reended: Reended,
     /// Whether a codex turn's end also ends its running inference calls
     /// (`thread`); 0.125 leaves them running.
     pub turn_end_closes_inferences: bool,
@@ -182,6 +184,15 @@ impl StateFields {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reended {
+    /// The first end stands; a later one adds its response only.
+    FirstEndStands,
+    /// The last end replaces the window, status, upstream request id and
+    /// response payload id (null when the later event has none).
+    LastEndReplaces,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReasoningResighting {
     /// Keep the stored readable parts, add the kind the stored item lacks.
     Merge,
@@ -276,6 +287,7 @@ const CRATE_RULES: Rules = Rules {
         tool_mcp_call_id: true,
         usage_cache_write_input_tokens: true,
     },
+    inference_reended: Reended::FirstEndStands,
     turn_end_closes_inferences: true,
     reasoning_resighting: ReasoningResighting::Merge,
     model_items: ModelItems { additional_tools: true, context_compaction: true, agent_message: true },
@@ -298,6 +310,7 @@ const A: Rules = Rules {
     event_types: EVENTS_0_125,
     upstream_request_id: UpstreamRequestId::ResponseId,
     state_fields: StateFields { inference_response_id: false, tool_mcp_call_id: false, ..B.state_fields },
+    inference_reended: Reended::LastEndReplaces,
     turn_end_closes_inferences: false,
     reasoning_resighting: ReasoningResighting::SetOnce,
     model_items: ModelItems { context_compaction: false, ..B.model_items },

@@ -86,6 +86,7 @@ def test_the_first_traced_release_has_no_response_or_mcp_ids() -> None:
     # 0.125 writes the response id where later releases write the HTTP request id.
     assert [c.upstream_request_id for c in trace.inference_calls.values()][0] == "resp-1"
     assert all(call.response_id is None for call in trace.inference_calls.values())
+    assert trace.tables().inference_calls.rows[0]["response_id"] is None  # tables of older shapes too
 
 
 # ---------------------------------------------------------------- lenient

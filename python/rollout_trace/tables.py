@@ -495,7 +495,7 @@ def trace_tables(trace: RolloutTrace) -> Tables:
             started_at_unix_ms=started,
             ended_at_unix_ms=ended,
             duration_ms=duration,
-            response_id=call["response_id"],
+            response_id=call.get("response_id"),
             request_item_count=len(call["request_item_ids"]),
             response_item_count=len(call["response_item_ids"]),
             tool_call_count=len(call["tool_call_ids_started_by_response"]),
@@ -525,7 +525,7 @@ def trace_tables(trace: RolloutTrace) -> Tables:
             inference_call_id=None if issuer is None else issuer.inference_call_id,
             terminal_operation_id=call["terminal_operation_id"],
             model_visible_call_id=call["model_visible_call_id"],
-            mcp_call_id=call["mcp_call_id"],
+            mcp_call_id=call.get("mcp_call_id"),
         )
 
     operations = _Builder("terminal_operations")

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::conversation::{normalize_items, Mode};
 use super::items::ItemRef;
 use super::{EventContext, Reducer};
-use crate::compat::UpstreamRequestId;
+use crate::compat::{Reended, UpstreamRequestId};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
 use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
@@ -158,10 +158,14 @@ impl Reducer {
             }
         }
         call.response_id = Some(end.response_id.map(str::to_string));
-        if call.execution.is_running() {
+        let last_end_replaces = self.rules.inference_reended == Reended::LastEndReplaces;
+        if call.execution.is_running() || last_end_replaces {
             call.execution.end(cx.wall_time_unix_ms, cx.seq, end.status);
         }
-        if let Some(upstream) = upstream {
+        if last_end_replaces {
+            call.upstream_request_id = upstream.map(str::to_string);
+            call.raw_response_payload_id = response.as_ref().map(|(payload, _)| payload.raw_payload_id.clone());
+        } else if let Some(upstream) = upstream {
             call.upstream_request_id = Some(upstream.to_string());
         }
         if let Some((payload, (ids, usage))) = response {

@@ -198,7 +198,7 @@ impl Reducer {
             .tool_calls
             .get_mut(tool_call_id)
             .ok_or_else(|| Error::reduce(format!("MCP correlation referenced unknown tool call {tool_call_id}")))?;
-        if tool.mcp_call_id.is_some() {
+        if matches!(tool.mcp_call_id, Some(Some(_))) {
             return Err(Error::reduce(format!("duplicate MCP correlation for tool call {tool_call_id}")));
         }
         tool.mcp_call_id = Some(Some(mcp_call_id.to_string()));
