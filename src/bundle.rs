@@ -261,7 +261,8 @@ impl TraceBundle {
 impl EventReader {
     fn known(&self, event: &RawTraceEvent) -> bool {
         // The full list knows every type the parser produces.
-        self.event_types.len() == crate::compat::EVENTS_ALL.len() || self.event_types.contains(&event.payload.type_name())
+        self.event_types.len() == crate::compat::EVENTS_ALL.len()
+            || self.event_types.contains(&event.payload.type_name())
     }
 }
 
@@ -547,7 +548,8 @@ impl Iterator for EventReader {
             let text = match std::str::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    let error = self.error(format!("read trace event line {}: stream did not contain valid UTF-8", self.line));
+                    let error =
+                        self.error(format!("read trace event line {}: stream did not contain valid UTF-8", self.line));
                     return self.bad_line(error);
                 }
             };

@@ -297,10 +297,7 @@ const CRATE_RULES: Rules = Rules {
 };
 
 const D: Rules = Rules { summary_keys: KeyOrder::Source, ..CRATE_RULES };
-const C: Rules = Rules {
-    state_fields: StateFields { usage_cache_write_input_tokens: false, ..D.state_fields },
-    ..D
-};
+const C: Rules = Rules { state_fields: StateFields { usage_cache_write_input_tokens: false, ..D.state_fields }, ..D };
 const B: Rules = Rules {
     model_items: ModelItems { additional_tools: false, agent_message: false, ..C.model_items },
     agent_activity_needs_call_id: true,

@@ -55,7 +55,8 @@ impl TokenTotals {
     fn add(&mut self, usage: &TokenUsage) {
         self.input_tokens = self.input_tokens.saturating_add(usage.input_tokens);
         self.cached_input_tokens = self.cached_input_tokens.saturating_add(usage.cached_input_tokens);
-        self.cache_write_input_tokens = self.cache_write_input_tokens.saturating_add(usage.cache_write_input_tokens.unwrap_or(0));
+        self.cache_write_input_tokens =
+            self.cache_write_input_tokens.saturating_add(usage.cache_write_input_tokens.unwrap_or(0));
         self.output_tokens = self.output_tokens.saturating_add(usage.output_tokens);
         self.reasoning_output_tokens = self.reasoning_output_tokens.saturating_add(usage.reasoning_output_tokens);
     }

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::compat::Profile;
-use crate::reducer::ReplayOptions;
 use crate::bundle::{parse_within_depth, JsonFailure, TraceBundle};
+use crate::compat::Profile;
 use crate::error::{Error, ErrorKind};
 use crate::format::{RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, PAYLOADS_DIR, SCHEMA_VERSION};
 use crate::limits::Limits;
+use crate::reducer::ReplayOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {

@@ -34,7 +34,13 @@ fn empty_copy(bundle: &Path, to: &Path) -> Vec<u8> {
 }
 
 /// The strict replay of the first `lines` lines of `log`, as JSON or error.
-fn strict_prefix(bundle: &Path, scratch: &Path, log: &[u8], lines: usize, profile: &'static Profile) -> Result<String, String> {
+fn strict_prefix(
+    bundle: &Path,
+    scratch: &Path,
+    log: &[u8],
+    lines: usize,
+    profile: &'static Profile,
+) -> Result<String, String> {
     let _ = std::fs::remove_dir_all(scratch);
     common::copy_dir(bundle, scratch);
     let prefix: Vec<u8> = log.split_inclusive(|b| *b == b'\n').take(lines).flatten().copied().collect();
@@ -71,7 +77,9 @@ fn follow_in_pieces(bundle: &Path, profile: &'static Profile, pieces: &[std::ops
                 assert_eq!(error.message, *message, "{}", bundle.display());
                 return checked;
             }
-            (Ok(_), Err(message)) => panic!("{}: follower took {complete} lines that fail: {message}", bundle.display()),
+            (Ok(_), Err(message)) => {
+                panic!("{}: follower took {complete} lines that fail: {message}", bundle.display())
+            }
             (Err(error), Ok(_)) => panic!("{}: follower failed after {complete} lines: {error}", bundle.display()),
         }
     }

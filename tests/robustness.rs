@@ -206,7 +206,8 @@ fn fifos_are_refused_without_waiting() {
     let error = within_seconds(20, move || replay_bundle(&root)).expect_err("a FIFO event log is refused");
     assert_eq!(error.kind, ErrorKind::Bundle, "{error}");
     let root = bundle.root.clone();
-    let report = within_seconds(20, move || rollout_trace::validate(&root, Limits::default(), rollout_trace::Profile::newest()));
+    let report =
+        within_seconds(20, move || rollout_trace::validate(&root, Limits::default(), rollout_trace::Profile::newest()));
     assert!(!report.is_valid(false));
 }
 
@@ -381,8 +382,10 @@ fn mutated_conformance_bundles_never_panic() {
                     Ok(Ok(_)) => {}
                 }
             }
-            let _ = std::panic::catch_unwind(|| rollout_trace::validate(&work, Limits::default(), rollout_trace::Profile::newest()))
-                .unwrap_or_else(|_| panic!("validate panicked on a mutation of {}", case.display()));
+            let _ = std::panic::catch_unwind(|| {
+                rollout_trace::validate(&work, Limits::default(), rollout_trace::Profile::newest())
+            })
+            .unwrap_or_else(|_| panic!("validate panicked on a mutation of {}", case.display()));
             runs += 1;
         }
     }

@@ -18,6 +18,7 @@ pytest.importorskip("httpx", reason="the Starlette test client needs httpx")
 
 from starlette.testclient import TestClient  # noqa: E402
 
+import rollout_trace  # noqa: E402
 from rollout_trace.serve.app import Viewer, create_app  # noqa: E402
 from rollout_trace.testing import BundleBuilder, assistant, function_call, function_call_output, user  # noqa: E402
 
@@ -266,3 +267,21 @@ def test_assets_are_package_data_without_cdn() -> None:
         # Nothing is fetched from elsewhere: no http(s) URL except the SVG namespace.
         assert not [line for line in text.splitlines()
                     if ("http://" in line or "https://" in line) and "www.w3.org/2000/svg" not in line], name
+
+
+def test_a_running_session_is_followed_not_replayed_again(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    lines = (EXAMPLE / "trace.jsonl").read_bytes().splitlines(keepends=True)
+    bundle = shutil.copytree(EXAMPLE, root / "live")
+    (bundle / "trace.jsonl").write_bytes(b"".join(lines[:40]))
+    viewer = Viewer(root, poll=0.1)
+    try:
+        first = viewer.loaded("live").trace
+        assert first.status == "running" and bundle.resolve() in viewer._followers
+        with open(bundle / "trace.jsonl", "ab") as log:
+            log.write(b"".join(lines[40:]))
+        done = viewer.loaded("live").trace
+        assert done == rollout_trace.replay_bundle(EXAMPLE)
+        assert bundle.resolve() not in viewer._followers, "an ended session is no longer followed"
+    finally:
+        viewer.close()

@@ -139,13 +139,16 @@ pub struct PyBatchRun {
     run: Arc<Mutex<BatchRun>>,
 }
 
+/// One finished bundle: its index, its result and what it left out.
+type Finished = (usize, Py<PyAny>, Py<PyAny>);
+
 #[pymethods]
 impl PyBatchRun {
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(usize, Py<PyAny>, Py<PyAny>)>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Finished>> {
         let run = self.run.clone();
         // Waiting for the next bundle must not hold the GIL.
         let next = py.detach(move || run.lock().unwrap_or_else(|p| p.into_inner()).next());
@@ -372,7 +375,12 @@ impl PyValidationReport {
 /// Checks a bundle and reports every problem found (nothing is written).
 #[pyfunction]
 #[pyo3(signature = (path, *, limits=None, compat=None))]
-fn validate(py: Python<'_>, path: PathBuf, limits: Option<PyLimits>, compat: Option<&str>) -> PyResult<PyValidationReport> {
+fn validate(
+    py: Python<'_>,
+    path: PathBuf,
+    limits: Option<PyLimits>,
+    compat: Option<&str>,
+) -> PyResult<PyValidationReport> {
     let options = replay_options(py, compat, limits.as_ref(), false, false, None)?;
     let report = py.detach(|| crate::validate::validate(&path, options.limits, options.profile));
     Ok(PyValidationReport { report })

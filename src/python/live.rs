@@ -101,7 +101,9 @@ impl PyFollower {
     fn update<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (state, path, options, restart) = (self.state.clone(), self.path.clone(), self.options, self.restart);
         let update = py
-            .detach(move || step(&mut state.lock().unwrap_or_else(PoisonError::into_inner), &path, &options, restart, None))
+            .detach(move || {
+                step(&mut state.lock().unwrap_or_else(PoisonError::into_inner), &path, &options, restart, None)
+            })
             .map_err(py_err(py))?;
         update_to_py(py, &update.unwrap_or_default())
     }

@@ -110,7 +110,8 @@ impl PyRolloutTrace {
 
     /// The result of a replay, partial or not, with its bundle attached.
     pub fn from_replay(replay: crate::reducer::Replay) -> Self {
-        let mut data = TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics, Some(replay.events));
+        let mut data =
+            TraceData::new(replay.trace, Some(Arc::new(replay.bundle)), replay.diagnostics, Some(replay.events));
         Arc::get_mut(&mut data).expect("just made").repairs = replay.repairs;
         PyRolloutTrace { data }
     }
@@ -492,7 +493,17 @@ fn pickle_diagnostic(diagnostic: &Diagnostic) -> PickledDiagnostic {
     let kind = error.kind.as_str().to_string();
     let event_type = event_type.map(str::to_string);
     let (bundle, file) = (at.bundle.clone(), at.file.clone());
-    (kind, error.message.clone(), bundle, file, at.line, at.seq, at.raw_payload_id.clone(), event_type, *depends_on_line)
+    (
+        kind,
+        error.message.clone(),
+        bundle,
+        file,
+        at.line,
+        at.seq,
+        at.raw_payload_id.clone(),
+        event_type,
+        *depends_on_line,
+    )
 }
 
 fn unpickle_diagnostic(pickled: PickledDiagnostic) -> PyResult<Diagnostic> {

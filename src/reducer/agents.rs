@@ -713,7 +713,10 @@ impl Reducer {
 /// Adds an edge, or merges it into the one with its id (the same endpoints,
 /// the widest time window, every carried id once). Returns the item a new
 /// edge targets.
-pub(super) fn upsert_edge(edges: &mut crate::model::Map<InteractionEdge>, edge: InteractionEdge) -> Result<Option<ItemRef>> {
+pub(super) fn upsert_edge(
+    edges: &mut crate::model::Map<InteractionEdge>,
+    edge: InteractionEdge,
+) -> Result<Option<ItemRef>> {
     match edges.get_mut(&edge.edge_id) {
         Some(existing) => {
             if existing.kind != edge.kind || existing.source != edge.source || existing.target != edge.target {

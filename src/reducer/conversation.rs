@@ -673,7 +673,8 @@ impl Reducer {
         let mut repaired = candidates.to_vec();
         for candidate in &mut repaired {
             for key in &candidate.images {
-                let Some(ConversationPart::PayloadRef { raw_payload_id, .. }) = candidate.parts.get_mut(key.part) else {
+                let Some(ConversationPart::PayloadRef { raw_payload_id, .. }) = candidate.parts.get_mut(key.part)
+                else {
                     continue;
                 };
                 let first = self.image_payloads.entry(key.digest).or_insert_with(|| raw_payload_id.clone()).clone();

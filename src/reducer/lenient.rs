@@ -100,7 +100,9 @@ fn subject_ids(event: &E) -> Vec<&str> {
         | E::ToolCallRuntimeStarted { tool_call_id, .. }
         | E::ToolCallRuntimeEnded { tool_call_id, .. }
         | E::ToolCallEnded { tool_call_id, .. } => vec![tool_call_id],
-        E::CodeCellStarted { runtime_cell_id, model_visible_call_id, .. } => vec![runtime_cell_id, model_visible_call_id],
+        E::CodeCellStarted { runtime_cell_id, model_visible_call_id, .. } => {
+            vec![runtime_cell_id, model_visible_call_id]
+        }
         E::CodeCellInitialResponse { runtime_cell_id, .. } | E::CodeCellEnded { runtime_cell_id, .. } => {
             vec![runtime_cell_id]
         }

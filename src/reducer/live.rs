@@ -146,11 +146,8 @@ impl Follower {
 
     /// What a lenient follower left out so far, in line order.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        let unreadable = self.unreadable.iter().cloned().map(|error| Diagnostic {
-            error,
-            event_type: None,
-            depends_on_line: None,
-        });
+        let unreadable =
+            self.unreadable.iter().cloned().map(|error| Diagnostic { error, event_type: None, depends_on_line: None });
         let mut all: Vec<Diagnostic> = self.skipped.diagnostics().cloned().chain(unreadable).collect();
         all.sort_by_key(Diagnostic::line);
         all
@@ -249,7 +246,8 @@ impl Follower {
             self.reducer.at = (line, event.seq);
             let before = Before::of(&self.reducer, &event);
             if let Err(err) = self.reducer.apply(&event) {
-                let error = err.with_bundle(self.bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
+                let error =
+                    err.with_bundle(self.bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
                 if !self.options.lenient {
                     return Err(error);
                 }
@@ -352,7 +350,13 @@ impl ChangeSet {
         }
     }
 
-    fn note(&mut self, reducer: &mut Reducer, event: &RawTraceEvent, before: Before, known_edges: &mut BTreeSet<String>) {
+    fn note(
+        &mut self,
+        reducer: &mut Reducer,
+        event: &RawTraceEvent,
+        before: Before,
+        known_edges: &mut BTreeSet<String>,
+    ) {
         let trace = &reducer.trace;
         for (map, id, existed) in before.existing {
             if contains(trace, map, &id) {

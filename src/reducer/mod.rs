@@ -38,15 +38,15 @@ use serde_json::Value;
 
 use crate::bundle::{LocatedEvent, TraceBundle};
 use crate::compat::{Profile, Rules};
+pub use crate::compat::{Repair, Repairs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{RawPayloadRef, RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::limits::Limits;
 use crate::model::RolloutTrace;
 use items::ItemRef;
 pub use lenient::Diagnostic;
-pub use live::{Follower, Update};
-pub use crate::compat::{Repair, Repairs};
 use lenient::Skipped;
+pub use live::{Follower, Update};
 
 /// The reducer's own indexes. Their keys come from the bundle, so they are
 /// seeded randomly per map (foldhash's "minimal DoS resistance": no fixed
@@ -146,9 +146,13 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
         return replay_lenient(bundle, options);
     }
     match run(&bundle, options, &Plan::ALL) {
-        Ok(run) => {
-            Ok(Replay { trace: run.trace, diagnostics: Vec::new(), events: run.events, repairs: run.repairs, bundle: Arc::unwrap_or_clone(bundle) })
-        }
+        Ok(run) => Ok(Replay {
+            trace: run.trace,
+            diagnostics: Vec::new(),
+            events: run.events,
+            repairs: run.repairs,
+            bundle: Arc::unwrap_or_clone(bundle),
+        }),
         Err(failure) if options.partial && failure.error.location.line.is_some() => {
             // A failed event may have half-applied; replaying the clean prefix
             // again is simpler and cheaper than undoing it.
@@ -158,7 +162,13 @@ fn replay_checked(bundle: TraceBundle, options: &ReplayOptions) -> Result<Replay
             let event_type = failure.event.map(|(_, event)| event.payload.type_name());
             let diagnostics = vec![Diagnostic { error: failure.error, event_type, depends_on_line: None }];
             let events = prefix.events + 1;
-            Ok(Replay { trace: prefix.trace, diagnostics, events, repairs: prefix.repairs, bundle: Arc::unwrap_or_clone(bundle) })
+            Ok(Replay {
+                trace: prefix.trace,
+                diagnostics,
+                events,
+                repairs: prefix.repairs,
+                bundle: Arc::unwrap_or_clone(bundle),
+            })
         }
         Err(failure) => Err(failure.error),
     }
@@ -180,7 +190,13 @@ fn replay_lenient(bundle: Arc<TraceBundle>, options: &ReplayOptions) -> Result<R
                 let mut diagnostics: Vec<Diagnostic> = skipped.diagnostics().cloned().chain(unreadable).collect();
                 diagnostics.sort_by_key(Diagnostic::line);
                 let events = run.events + skipped.by_line.len() as u64;
-                return Ok(Replay { trace: run.trace, diagnostics, events, repairs: run.repairs, bundle: Arc::unwrap_or_clone(bundle) });
+                return Ok(Replay {
+                    trace: run.trace,
+                    diagnostics,
+                    events,
+                    repairs: run.repairs,
+                    bundle: Arc::unwrap_or_clone(bundle),
+                });
             }
             Err(Failure { error, event: Some((line, event)) }) => skipped.add(line, error, &event),
             Err(Failure { error, event: None }) => return Err(error),
@@ -255,7 +271,8 @@ fn run(bundle: &Arc<TraceBundle>, options: &ReplayOptions, plan: &Plan<'_>) -> s
             reducer.ready = payloads;
             reducer.at = (line, event.seq);
             if let Err(err) = reducer.apply(&event) {
-                let error = err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
+                let error =
+                    err.with_bundle(bundle.root()).with_file(EVENT_LOG_FILE).with_line(line).with_seq(event.seq);
                 return Err(Failure { error, event: Some((line, event)) });
             }
         }

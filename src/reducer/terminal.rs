@@ -495,7 +495,8 @@ mod tests {
         assert_eq!((r.stdout.as_str(), r.formatted_output.as_deref()), ("bye\ndone", Some("bye\ndone")));
         let r = result(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#);
         assert_eq!(r.stdout, r#"{"b":1,"output":[]}"#);
-        let direct = DispatchResponse::deserialize(&value(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#));
+        let direct =
+            DispatchResponse::deserialize(&value(r#"{"type":"direct_response","response_item":{"output":[],"b":1}}"#));
         assert_eq!(dispatch_result(direct.unwrap(), KeyOrder::Source).stdout, r#"{"output":[],"b":1}"#);
         let r = result(
             r#"{"type":"code_mode_response","value":{"chunk_id":"k9","exit_code":2,"original_token_count":12,"output":"err\n","wall_time_seconds":0.3}}"#,

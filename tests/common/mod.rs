@@ -1,6 +1,7 @@
 //! Finding the shared conformance cases for integration tests.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
+#![allow(clippy::result_large_err)] // The crate's one error type carries its location.
 
 use std::path::{Path, PathBuf};
 

@@ -97,8 +97,9 @@ def signature_token(signature: tuple[int, int, int]) -> str:
 async def watch_bundle(path: Path, interval: float) -> AsyncIterator[tuple[int, int, int]]:
     """Yields the bundle's signature each time it changes (first the current one).
 
-    This is the one place that decides "the bundle changed"; a live follower
-    (``rollout_trace.follow``) can replace the polling here.
+    This is the one place that decides "the bundle changed" (a cheap stat);
+    what changed is then read by the bundle's live follower (``Viewer.replay``
+    follows running sessions), not by replaying it again.
     """
     last = None
     while True:
@@ -138,6 +139,10 @@ class Viewer:
         self._scanned: tuple[float, dict[str, Path]] = (0.0, {})
         self._traces: OrderedDict[Path, Loaded] = OrderedDict()
         self._traces_lock = threading.Lock()
+        # Running sessions are followed (rollout_trace.follow): a change is
+        # applied incrementally instead of replaying the whole bundle again.
+        self._followers: OrderedDict[Path, Any] = OrderedDict()
+        self._followers_lock = threading.Lock()
         self._path_locks: dict[Path, threading.Lock] = {}
         self.index = SummaryIndex(self, summary_cache_file(self.root) if cache else None)
         self.index.start()
@@ -187,11 +192,43 @@ class Viewer:
             given["lenient"] = True
         return given
 
+    def _followed(self, path: Path) -> Any:
+        """The trace of a running session this viewer follows, brought up to
+        date; None when it is not followed (or its log was replaced)."""
+        with self._followers_lock:
+            live = self._followers.get(path)
+        if live is None:
+            return None
+        try:
+            live.update()
+            trace = live.trace
+        except TraceError:
+            trace = None
+        if trace is None or live.ended:
+            with self._followers_lock:
+                self._followers.pop(path, None)
+        return trace
+
+    def _follow(self, path: Path, kwargs: dict[str, Any]) -> Any:
+        """Starts following a running session; its trace (equal to a replay)."""
+        live = rollout_trace.follow(path, **kwargs)
+        with self._followers_lock:
+            self._followers[path] = live
+            while len(self._followers) > TRACE_CACHE_SIZE:
+                self._followers.popitem(last=False)
+        return live.trace
+
     def replay(self, path: Path, *, read_ahead: bool = True) -> tuple[Any, str | None]:
         """The trace and, if the strict replay failed, its error (the trace is then a partial replay or None)."""
         kwargs = self._kwargs()
+        followed = self._followed(path)
+        if followed is not None:
+            return followed, None
         try:
-            return rollout_trace.replay_bundle(path, read_ahead=read_ahead, **kwargs), None
+            trace = rollout_trace.replay_bundle(path, read_ahead=read_ahead, **kwargs)
+            if trace.status == "running" and hasattr(rollout_trace, "follow"):
+                return self._follow(path, kwargs), None
+            return trace, None
         except TraceError as error:
             strict_error = str(error)
         except TypeError as error:  # an option this version of rollout_trace lacks
