@@ -19,7 +19,7 @@ Result = Union[RolloutTrace, TraceError]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _start(  # type: ignore[no-untyped-def]
+def start(  # type: ignore[no-untyped-def]
     paths: list[Path],
     workers: int | None,
     partial: bool,
@@ -28,6 +28,8 @@ def _start(  # type: ignore[no-untyped-def]
     lenient: bool,
     repair: str | Sequence[str] | None,
 ):
+    """The batch run of ``paths`` (keeping traces) that the helpers here and
+    ``tables_many`` iterate: ``(index, result, skipped)`` as bundles finish."""
     jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     return reduce_batch(
         jobs,
@@ -59,7 +61,7 @@ def iter_reduce(
     ``replay_bundle``).
     """
     bundles = [Path(p) for p in paths]
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient, repair):
+    for index, result, _partial in start(bundles, workers, partial, limits, compat, lenient, repair):
         assert result is not None
         yield bundles[index], result
 
@@ -83,7 +85,7 @@ def reduce_many(
     bundles = [Path(p) for p in paths]
     results: list[Result | None] = [None] * len(bundles)
     bar = Progress(len(bundles), sys.stderr, enabled=progress and sys.stderr.isatty())
-    for index, result, _partial in _start(bundles, workers, partial, limits, compat, lenient, repair):
+    for index, result, _partial in start(bundles, workers, partial, limits, compat, lenient, repair):
         assert result is not None
         results[index] = result
         bar.advance(isinstance(result, TraceError))

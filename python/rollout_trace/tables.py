@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from rollout_trace._native import Limits, RolloutTrace, TraceError, reduce_batch
+from rollout_trace._native import Limits, RolloutTrace, TraceError
+from rollout_trace.batch import start
 
 __all__ = ["SCHEMAS", "Table", "Tables", "tables_many", "trace_tables"]
 
@@ -625,18 +626,8 @@ def tables_many(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    jobs: list[tuple[str, str | None]] = [(str(path), None) for path in paths]
     built: dict[int, Tables] = {}
-    batch = reduce_batch(
-        jobs,
-        workers=workers,
-        partial=partial,
-        limits=limits,
-        keep_traces=True,
-        compat=compat,
-        lenient=lenient,
-        repair=repair,
-    )
+    batch = start([Path(path) for path in paths], workers, partial, limits, compat, lenient, repair)
     for index, result, _partial in batch:
         if isinstance(result, TraceError):
             if on_error == "raise":
