@@ -366,7 +366,7 @@ impl Profile {
         name.map_or(Ok(Self::newest()), Self::by_name)
     }
 
-    /// The release a name stands for, if it names one (`codex-0.158.0`).
+    /// The oldest release of the family (none for `crate`).
     pub fn first_release(&self) -> Option<&'static str> {
         self.releases.first().copied()
     }

@@ -22,18 +22,6 @@ impl FileWatch {
         }
     }
 
-    /// Whether change notifications (not only polling) are in use.
-    pub fn notifies(&self) -> bool {
-        #[cfg(target_os = "linux")]
-        {
-            self.inotify.is_some()
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            false
-        }
-    }
-
     /// Blocks until the file may have changed, or `timeout` (at most the
     /// poll interval) has passed.
     pub fn wait(&mut self, timeout: Duration) {

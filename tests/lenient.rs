@@ -21,18 +21,6 @@ fn strict(profile: &'static Profile) -> ReplayOptions {
     ReplayOptions { profile, ..ReplayOptions::default() }
 }
 
-/// Every bundle the tests have: the shared cases, the realistic example and
-/// the recorded real-Codex sessions, each with the profile it is meant for.
-fn test_bundles() -> Vec<(PathBuf, &'static Profile)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut bundles = vec![(root.join("examples/realistic-bundle"), Profile::newest())];
-    for case in common::conformance_cases().unwrap_or_default() {
-        bundles.push((case.bundle(), Profile::crate_tests()));
-    }
-    bundles.extend(common::recorded_codex_bundles().into_iter().map(|bundle| (bundle, Profile::newest())));
-    bundles
-}
-
 /// The bundle at `from` copied to `to` without the given lines of its log.
 fn without_lines(from: &Path, to: &Path, lines: &[u64]) {
     let _ = std::fs::remove_dir_all(to);
@@ -95,7 +83,7 @@ fn check(bundle: &Path, profile: &'static Profile, scratch: &Path, what: &str) -
 fn lenient_equals_strict_on_every_test_bundle() {
     let scratch = std::env::temp_dir().join(format!("rollout-trace-lenient-{}", std::process::id()));
     let mut held = 0;
-    for (bundle, profile) in test_bundles() {
+    for (bundle, profile) in common::every_test_bundle() {
         let (checked, _) = check(&bundle, profile, &scratch, &bundle.display().to_string());
         held += (checked == Checked::Held) as usize;
     }
@@ -191,7 +179,7 @@ fn lenient_equals_strict_on_random_mutations() {
     // 10,000 in CI (scripts/test sets it); fewer by default for a quick run.
     let iterations: usize =
         std::env::var("ROLLOUT_TRACE_LENIENT_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
-    let bundles = test_bundles();
+    let bundles = common::every_test_bundle();
     let base = std::env::temp_dir().join(format!("rollout-trace-lenient-mut-{}", std::process::id()));
     let (work, scratch) = (base.join("work"), base.join("scratch"));
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);

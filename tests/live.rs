@@ -6,22 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rollout_trace::{replay_bundle_with, Follower, Profile, ReplayOptions};
 
 fn options(profile: &'static Profile) -> ReplayOptions {
     ReplayOptions { profile, read_ahead: false, ..ReplayOptions::default() }
-}
-
-fn test_bundles() -> Vec<(PathBuf, &'static Profile)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut bundles = vec![(root.join("examples/realistic-bundle"), Profile::newest())];
-    for case in common::conformance_cases().unwrap_or_default() {
-        bundles.push((case.bundle(), Profile::crate_tests()));
-    }
-    bundles.extend(common::recorded_codex_bundles().into_iter().map(|bundle| (bundle, Profile::newest())));
-    bundles
 }
 
 /// A copy of `bundle` with an empty log, and the log's bytes.
@@ -90,7 +80,7 @@ fn follow_in_pieces(bundle: &Path, profile: &'static Profile, pieces: &[std::ops
 fn every_prefix_snapshot_equals_the_strict_replay_of_that_prefix() {
     let base = std::env::temp_dir().join(format!("rollout-trace-live-{}", std::process::id()));
     let mut prefixes = 0;
-    for (bundle, profile) in test_bundles() {
+    for (bundle, profile) in common::every_test_bundle() {
         let log = std::fs::read(bundle.join("trace.jsonl")).unwrap();
         // Line by line.
         let mut pieces = Vec::new();

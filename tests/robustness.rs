@@ -3,6 +3,8 @@
 // The one error type carries its location; its size is not a concern here.
 #![allow(clippy::result_large_err)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use rollout_trace::{replay_bundle, replay_bundle_with, ErrorKind, Limits, ReplayOptions, Severity};
@@ -348,7 +350,7 @@ fn mutated_conformance_bundles_never_panic() {
     for case in &cases {
         for _ in 0..iterations {
             let _ = std::fs::remove_dir_all(&work);
-            copy_dir(case, &work);
+            common::copy_dir(case, &work);
             let mut files = vec![work.join("trace.jsonl")];
             files.extend(std::fs::read_dir(work.join("payloads")).into_iter().flatten().flatten().map(|e| e.path()));
             let target = &files[(next() as usize) % files.len()];
@@ -391,16 +393,4 @@ fn mutated_conformance_bundles_never_panic() {
     }
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("{runs} mutated bundles replayed without a panic");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

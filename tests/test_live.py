@@ -48,6 +48,21 @@ def writer(bundle: Path, pause: float = 0.002) -> threading.Thread:
     return thread
 
 
+def run_while_written(bundle: Path, *args: str) -> str:
+    """Runs ``rollout-trace ARGS`` while a writer appends the session to
+    ``bundle``; its standard output, once it exited 0."""
+    command = [sys.executable, "-m", "rollout_trace.cli", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        writer(bundle, pause=0.01).join()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    return stdout
+
+
 def test_every_prefix_equals_the_replay_of_that_prefix(growing: Path, tmp_path: Path) -> None:
     live = rollout_trace.follow(growing)
     prefix = shutil.copytree(REALISTIC, tmp_path / "prefix")
@@ -123,29 +138,13 @@ def test_lenient_follower_skips_a_bad_line(growing: Path) -> None:
 
 def test_reduce_follow_keeps_state_json_current(growing: Path, tmp_path: Path) -> None:
     out = tmp_path / "state.json"
-    command = [sys.executable, "-m", "rollout_trace.cli", "reduce", "--follow", str(growing), "-o", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        writer(growing, pause=0.01).join()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 0, stderr
+    stdout = run_while_written(growing, "reduce", "--follow", str(growing), "-o", str(out))
     assert stdout.strip() == str(out)
     assert out.read_text(encoding="utf-8") == rollout_trace.replay_bundle(REALISTIC).to_json()
 
 
 def test_watch_shows_a_session_until_it_ends(growing: Path) -> None:
-    command = [sys.executable, "-m", "rollout_trace.cli", "watch", str(growing), "--timeout", "60"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        writer(growing, pause=0.01).join()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 0, stderr
+    stdout = run_while_written(growing, "watch", str(growing), "--timeout", "60")
     headers = [line for line in stdout.splitlines() if line.startswith("019b8db3-fcc1-70a5-bdca-2d3e42485e3a  [")]
     assert len(headers) >= 2, "the view is shown again as the session goes on"
     assert "[completed]" in headers[-1] and "(ended)" in headers[-1]

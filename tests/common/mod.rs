@@ -96,3 +96,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every bundle the tests have: the realistic example, the shared cases and
+/// the recorded real-Codex sessions, each with the profile it is meant for.
+pub fn every_test_bundle() -> Vec<(PathBuf, &'static rollout_trace::Profile)> {
+    use rollout_trace::Profile;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut bundles = vec![(root.join("examples/realistic-bundle"), Profile::newest())];
+    for case in conformance_cases().unwrap_or_default() {
+        bundles.push((case.bundle(), Profile::crate_tests()));
+    }
+    bundles.extend(recorded_codex_bundles().into_iter().map(|bundle| (bundle, Profile::newest())));
+    bundles
+}
