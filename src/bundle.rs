@@ -10,7 +10,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Manifest, RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, SCHEMA_VERSION};
+use crate::format::{
+    Manifest, RawPayloadRef, RawTraceEvent, EVENT_LOG_FILE, MANIFEST_FILE, PAYLOADS_DIR, SCHEMA_VERSION,
+};
 use crate::limits::{json_depth_exceeds, Limits};
 
 /// An opened bundle directory with its parsed manifest.
@@ -19,6 +21,7 @@ pub struct TraceBundle {
     root: PathBuf,
     manifest: Manifest,
     limits: Limits,
+    payload_dir: PayloadDir,
 }
 
 /// One parsed event with the 1-based line it came from.
@@ -84,7 +87,7 @@ impl TraceBundle {
                 .with_file(MANIFEST_FILE));
             }
         }
-        Ok(TraceBundle { root, manifest, limits })
+        Ok(TraceBundle { root, manifest, limits, payload_dir: PayloadDir::default() })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -94,7 +97,7 @@ impl TraceBundle {
     /// A bundle from a root and manifest known already, without reading
     /// anything (e.g. when unpickling one in another process).
     pub fn from_parts(root: PathBuf, manifest: Manifest, limits: Limits) -> Self {
-        TraceBundle { root, manifest, limits }
+        TraceBundle { root, manifest, limits, payload_dir: PayloadDir::default() }
     }
 
     pub fn root(&self) -> &Path {
@@ -206,9 +209,12 @@ impl TraceBundle {
     /// `read_payload_bytes` into `bytes` (cleared first), whose memory can
     /// then serve many payloads in turn.
     pub fn read_payload_into(&self, payload: &RawPayloadRef, bytes: &mut Vec<u8>) -> Result<()> {
-        let path = self.payload_path(payload)?;
+        let opened = match self.payload_dir.open(&self.root, &payload.path) {
+            Some(opened) => opened,
+            None => open_regular(&self.payload_path(payload)?),
+        };
         let id = &payload.raw_payload_id;
-        read_bounded_into(&path, self.limits.max_record_bytes, bytes)
+        read_bounded_from(opened, self.limits.max_record_bytes, bytes)
             .map_err(|err| {
                 err.into_error(
                     &self.root,
@@ -383,6 +389,79 @@ impl ReadFailure {
     }
 }
 
+/// The bundle's `payloads` directory, opened once, through which payload
+/// files are opened by name: one short lookup per file instead of the
+/// components of a full path, each checked for a symlink (`payload_path`).
+/// Only plain `payloads/<name>` paths go this way, and never through a
+/// symlink: neither the directory nor the file may be one (`O_NOFOLLOW`).
+/// Anything else returns `None`, for the full check. It is a cache, not part
+/// of the bundle's identity: clones start without it.
+#[derive(Debug, Default)]
+struct PayloadDir(std::sync::OnceLock<File>);
+
+impl PayloadDir {
+    /// `open_regular` of the payload at `path`, or `None` when the full
+    /// check must decide.
+    #[cfg(unix)]
+    fn open(&self, root: &Path, path: &str) -> Option<std::io::Result<(File, u64)>> {
+        use std::ffi::CString;
+        use std::os::fd::AsRawFd;
+        let name = path.strip_prefix(PAYLOADS_DIR)?.strip_prefix('/')?;
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return None;
+        }
+        let name = CString::new(name).ok()?;
+        if self.0.get().is_none() {
+            // Not cached when it fails: a live bundle may create it later.
+            let dir = CString::new(root.join(PAYLOADS_DIR).into_os_string().into_encoded_bytes()).ok()?;
+            let _ = self.0.set(open_no_follow(libc::AT_FDCWD, &dir, libc::O_DIRECTORY).ok()?);
+        }
+        match open_no_follow(self.0.get()?.as_raw_fd(), &name, libc::O_NONBLOCK) {
+            Ok(file) => Some(regular_size(file)),
+            // A symlink: the full check decides where it leads.
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn open(&self, _root: &Path, _path: &str) -> Option<std::io::Result<(File, u64)>> {
+        None
+    }
+}
+
+/// Opens `name` below the directory `dir` for reading, never following a
+/// symlink in its last component.
+#[cfg(unix)]
+fn open_no_follow(dir: std::os::fd::RawFd, name: &std::ffi::CStr, flags: i32) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `name` is NUL-terminated; a returned descriptor is ours alone.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+impl Clone for PayloadDir {
+    fn clone(&self) -> Self {
+        PayloadDir::default()
+    }
+}
+
+impl PartialEq for PayloadDir {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PayloadDir {}
+
+impl std::hash::Hash for PayloadDir {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 /// Opens a file for reading only if it is a regular file, and gives its
 /// size. Anything else (a FIFO, a device) is refused: opening a FIFO would
 /// wait for a writer forever, and a device can be endless.
@@ -394,7 +473,11 @@ pub(crate) fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options.open(path)?;
+    regular_size(options.open(path)?)
+}
+
+/// The file with its size, if it is a regular file.
+fn regular_size(file: File) -> std::io::Result<(File, u64)> {
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
@@ -412,8 +495,17 @@ fn read_bounded(path: &Path, limit: u64) -> std::result::Result<Vec<u8>, ReadFai
 
 /// `read_bounded` into `bytes`, replacing its content.
 fn read_bounded_into(path: &Path, limit: u64, bytes: &mut Vec<u8>) -> std::result::Result<(), ReadFailure> {
+    read_bounded_from(open_regular(path), limit, bytes)
+}
+
+/// `read_bounded_into` of a file `open_regular` opened.
+fn read_bounded_from(
+    opened: std::io::Result<(File, u64)>,
+    limit: u64,
+    bytes: &mut Vec<u8>,
+) -> std::result::Result<(), ReadFailure> {
     bytes.clear();
-    let (file, size) = open_regular(path).map_err(ReadFailure::Io)?;
+    let (file, size) = opened.map_err(ReadFailure::Io)?;
     if size > limit {
         return Err(ReadFailure::TooLarge { size, limit });
     }

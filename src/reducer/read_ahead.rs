@@ -128,7 +128,7 @@ impl PayloadReader {
             | E::CompactionInstalled { checkpoint_payload: payload, .. } => Some(payload),
             _ => None,
         };
-        if let Some(payload) = value_payload {
+        if let Some(payload) = value_payload.filter(|_| parse) {
             let body = self.read_value(payload, parse);
             held += match &body {
                 Ok(ReadyBody::Parsed(Ok((_, size)))) => *size,
