@@ -119,6 +119,9 @@ struct RequestMemo {
     /// Where the fields after `input` start (just after its closing
     /// bracket), when `resumable`.
     tail: Option<usize>,
+    /// The offsets in the tail of the commas before its members, when
+    /// none of them is a `previous_response_id` (see `resume_between`).
+    tail_members: Vec<usize>,
 }
 
 /// One input item of a request read by the fast path.
@@ -207,7 +210,7 @@ impl RequestReader {
     /// still in the reducer's memo when it is taken.
     fn read_fast(&mut self, payload: &RawPayloadRef, thread: &str, text: Vec<u8>, memo: RequestMemo) -> Fast {
         let split = resume(&text, &memo).or_else(|| split_items(&text, &memo));
-        let Some(Split { items, previous_response_id, resumable }) = split else {
+        let Some(Split { items, previous_response_id, resumable, tail_members: kept_members }) = split else {
             self.spare = memo.text;
             return Fast::Declined(text);
         };
@@ -259,7 +262,13 @@ impl RequestReader {
             let last = memo_items.last().map(|item| item.range.clone());
             let resumable = resumable && last.as_ref().is_some_and(|range| closes_token(&text, range));
             let tail = last.filter(|_| resumable).and_then(|range| after_closing_bracket(&text, range.end));
-            self.by_thread.insert(thread.to_string(), RequestMemo { text, items: memo_items, resumable, tail });
+            let tail_members = match (tail, kept_members) {
+                (Some(_), Some(members)) => members,
+                (Some(tail), None) => member_commas(&text[tail..]),
+                (None, _) => Vec::new(),
+            };
+            let memo = RequestMemo { text, items: memo_items, resumable, tail, tail_members };
+            self.by_thread.insert(thread.to_string(), memo);
             MemoChange::Replace
         };
         let body = RequestBody { items: request_items, previous_response_id, memo: memo_change };
@@ -337,6 +346,8 @@ struct Split {
     previous_response_id: Option<String>,
     /// No key before `input` that reduction reads.
     resumable: bool,
+    /// The tail's member commas, when `resume_between` found them.
+    tail_members: Option<Vec<usize>>,
 }
 
 /// Splits the whole text into items; an item is known when its bytes equal
@@ -353,7 +364,12 @@ fn split_items(text: &[u8], memo: &RequestMemo) -> Option<Split> {
             .is_some_and(|known| memo.text.get(known.range.clone()) == Some(item.get().as_bytes()));
         items.push((range, same.then_some(index)));
     }
-    Some(Split { items, previous_response_id: parts.previous_response_id, resumable: parts.plain_before_input })
+    Some(Split {
+        items,
+        previous_response_id: parts.previous_response_id,
+        resumable: parts.plain_before_input,
+        tail_members: None,
+    })
 }
 
 /// The common case: the text starts with the memo's text up to the end of
@@ -384,23 +400,99 @@ fn resume(text: &[u8], memo: &RequestMemo) -> Option<Split> {
 /// An object whose `input` holds one item that closes with a bracket.
 const STAND_IN: &str = r#"{"input":[{}"#;
 
-/// `resume` when the text also ends with the memo's tail: the bytes after
-/// the memo's `input` array. What lies between (the new items and the
-/// closing bracket) is parsed after the stand-in start and followed by a
-/// closing brace. If that leaves the parser just after the `input` array,
-/// where the tail began in the memo, the tail parses as it did there (it
-/// read no `previous_response_id` then: the memo is a full request), so
-/// it needs no parsing. Anything but the array's end between, such as a
-/// key, declines: a key in the tail could then override it.
+/// `resume` when the text also ends with a tail of the memo's length: the
+/// bytes after the memo's `input` array. What lies between (the new items
+/// and the closing bracket) is parsed after the stand-in start and followed
+/// by a closing brace. If that leaves the parser just after the `input`
+/// array, where the tail began in the memo, the tail's members that are
+/// the memo's byte for byte parse as they did there, so they need no
+/// parsing: they read no `previous_response_id` then (the memo is a full
+/// request, and `tail_members` lists none). Only the members from the first
+/// that differs are parsed (Codex writes `client_metadata`, a map, in no
+/// fixed order). Anything but the array's end between, such as a key,
+/// declines: a key in the tail could then override it.
 fn resume_between(text: &[u8], memo: &RequestMemo, end: usize) -> Option<Split> {
     let tail = memo.text.get(memo.tail?..)?;
-    let between = text.get(end..text.len().checked_sub(tail.len())?)?;
-    if !text.ends_with(tail) {
+    let tail_start = text.len().checked_sub(tail.len())?;
+    let (between, new_tail) = (text.get(end..tail_start)?, &text[tail_start..]);
+    let same = common_prefix(new_tail, tail);
+    // The comma before the first member that changed, if one did.
+    let changed = match memo.tail_members.partition_point(|&comma| comma <= same) {
+        _ if same == tail.len() => None,
+        0 => return None,
+        kept => Some(kept - 1),
+    };
+    // The tail starts after an ASCII bracket, so on a character boundary.
+    let (mut split, only_input) = resume_with(memo, end, between, "}")?;
+    if !only_input {
         return None;
     }
-    // The tail starts after an ASCII bracket, so on a character boundary.
-    let (split, only_input) = resume_with(memo, end, between, "}")?;
-    only_input.then_some(split)
+    let Some(changed) = changed else {
+        split.tail_members = Some(memo.tail_members.clone());
+        return Some(split);
+    };
+    // After that comma's member the parser is in the object, past a
+    // member, as after the stand-in's `input`.
+    let from = memo.tail_members[changed];
+    let rest = [r#"{"input":[]"#, std::str::from_utf8(&new_tail[from..]).ok()?].concat();
+    let parts = serde_json::from_str::<RequestParts>(&rest).ok()?;
+    split.previous_response_id = parts.previous_response_id;
+    let rest_members = member_commas(&new_tail[from..]);
+    // Empty: a changed member is a `previous_response_id`.
+    let mut members = if rest_members.is_empty() { Vec::new() } else { memo.tail_members[..changed].to_vec() };
+    members.extend(rest_members.iter().map(|comma| from + comma));
+    split.tail_members = Some(members);
+    Some(split)
+}
+
+/// How many bytes `a` and `b` have in common at their start: compared a
+/// block at a time (each a `memcmp`), then byte by byte in the block that
+/// differs.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let len = a.len().min(b.len());
+    let mut at = 0;
+    while at + BLOCK <= len && a[at..at + BLOCK] == b[at..at + BLOCK] {
+        at += BLOCK;
+    }
+    at + a[at..len].iter().zip(&b[at..len]).take_while(|(x, y)| x == y).count()
+}
+
+/// The offsets of the commas that separate the top-level members in
+/// `tail`, text that starts inside an object, between members, and that has
+/// been parsed as JSON already. Empty when a member is a
+/// `previous_response_id`: such a tail is parsed again in full.
+fn member_commas(tail: &[u8]) -> Vec<usize> {
+    let mut commas = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &byte) in tail.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => break,
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => commas.push(at),
+            _ => {}
+        }
+    }
+    let names_previous_response_id = |&comma: &usize| {
+        let key = tail[comma + 1..].iter().position(|byte| *byte == b'"').map(|quote| comma + 1 + quote);
+        let mut keys = serde_json::Deserializer::from_slice(&tail[key.unwrap_or(tail.len())..]).into_iter::<String>();
+        matches!(keys.next(), Some(Ok(key)) if key == "previous_response_id")
+    };
+    if commas.iter().any(names_previous_response_id) {
+        commas.clear();
+    }
+    commas
 }
 
 /// Parses `rest`, text that follows the memo's last item (which ends at
@@ -416,7 +508,7 @@ fn resume_with(memo: &RequestMemo, end: usize, rest: &[u8], close: &str) -> Opti
         let range = range_within(&stand_in, item.get())?;
         items.push((range.start - STAND_IN.len() + end..range.end - STAND_IN.len() + end, None));
     }
-    let split = Split { items, previous_response_id: parts.previous_response_id, resumable: true };
+    let split = Split { items, previous_response_id: parts.previous_response_id, resumable: true, tail_members: None };
     Some((split, parts.only_input))
 }
 
@@ -948,6 +1040,14 @@ mod tests {
             ("reserved key between input and the tail", between(r#""$serde_json::private::Number":"1""#.into())),
             ("whitespace before the tail", Box::new(|text: &str| text.replacen(r#"],"tools""#, "] \n,\"tools\"", 1).into_bytes())),
             ("tail changed", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""stream":false"#, 1).into_bytes())),
+            // Tails of the memo's length: parsed from the first member that changed.
+            ("last tail member changed", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""stream":null"#, 1).into_bytes())),
+            ("last tail member a number", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""stream":1234"#, 1).into_bytes())),
+            ("last tail member a bad number", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""stream":0123"#, 1).into_bytes())),
+            ("last tail member a second input", Box::new(|text: &str| text.replacen(r#""stream":true"#, r#""input":[1,2]"#, 1).into_bytes())),
+            ("last tail member unclosed", Box::new(|text: &str| text.replacen(r#""stream":true}"#, r#""stream":[true}"#, 1).into_bytes())),
+            ("first tail member changed", Box::new(|text: &str| text.replacen(r#""minimum":0.50"#, r#""minimum":0.51"#, 1).into_bytes())),
+            ("first tail member too deep", Box::new(|text: &str| text.replacen(r#"{"minimum":0.50,"big":1e400}"#, &format!("{}{}{}", "[".repeat(14), "1", "]".repeat(14)), 1).into_bytes())),
         ]
     }
 
@@ -1104,6 +1204,7 @@ mod tests {
             items: vec![MemoItem { range: 10..17, candidate: None }],
             resumable: true,
             tail,
+            tail_members: member_commas(&old.as_bytes()[18..]),
         };
         let new = r#"{"input":[{"a":1},{"b":2}],"tools":[{"x":[1,2]}],"stream":true}"#;
         let split = resume_between(new.as_bytes(), &memo, 17).unwrap();
@@ -1125,7 +1226,36 @@ mod tests {
         )
         .is_none());
         assert_eq!(after_closing_bracket(b"[1 \n]", 2), Some(5));
+        // A tail of the memo's length is parsed from the comma before the
+        // first member that changed; the members before are the memo's.
+        let reordered = r#"{"input":[{"a":1},{"b":2}],"tools":[{"x":[1,2]}],"stream":null}"#;
+        let split = resume_between(reordered.as_bytes(), &memo, 17).unwrap();
+        assert_eq!(split.items, vec![(10..17, Some(0)), (18..25, None)]);
+        assert_eq!(split.tail_members, Some(vec![0, 22]));
+        // Bytes that cannot follow a member there decline.
+        assert!(resume_between(br#"{"input":[{"a":1},{"b":2}],"tools":[{"x":[1,2]}]5"stream":1}"#, &memo, 17).is_none());
+        // A changed member may be a previous_response_id: it is read, and
+        // the next memo's tail is parsed in full (no members listed).
+        let memo = RequestMemo {
+            text: br#"{"input":[{"a":1}],"tools":[1],"stream":"abcdefghijklmnopqrstuvwxyz"}"#.to_vec(),
+            tail_members: member_commas(br#","tools":[1],"stream":"abcdefghijklmnopqrstuvwxyz"}"#),
+            ..memo
+        };
+        let keyed = br#"{"input":[{"a":1}],"tools":[1],"previous_response_id":"resp-1234567"}"#;
+        let split = resume_between(keyed, &memo, 17).unwrap();
+        assert_eq!(split.previous_response_id.as_deref(), Some("resp-1234567"));
+        assert_eq!(split.tail_members, Some(vec![]));
         assert_eq!(after_closing_bracket(b"[1,2]", 2), None);
+    }
+
+    #[test]
+    fn member_commas_are_those_between_top_level_members() {
+        assert_eq!(member_commas(br#","a":[1,{"b":","}],"c":"x\",\\","d":{}} ,"after":1"#), vec![0, 18, 31]);
+        assert_eq!(member_commas(b"}"), Vec::<usize>::new());
+        // A tail naming previous_response_id, even escaped, lists none.
+        assert!(member_commas(br#","a":1,"previous_response_id":null}"#).is_empty());
+        assert!(member_commas(br#","a":1, "previous\u005fresponse_id":null}"#).is_empty());
+        assert_eq!(member_commas(br#","a":1,"previous_response":null}"#), vec![0, 6]);
     }
 
     #[test]
@@ -1135,6 +1265,7 @@ mod tests {
             items: ends.iter().map(|&end| MemoItem { range: 0..end, candidate: None }).collect(),
             resumable: true,
             tail: None,
+            tail_members: Vec::new(),
         };
         let old = r#"{"input":[{"a":1}]}"#;
         let split = resume(br#"{"input":[{"a":1},{"b":2}],"x":1}"#, &memo(old, &[17])).unwrap();
