@@ -14,6 +14,9 @@
 // `Err` path costs nothing measurable.
 #![allow(clippy::result_large_err)]
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod batch;
 pub mod bundle;
 pub mod cli;

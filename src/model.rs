@@ -13,6 +13,11 @@ pub use crate::format::{
 
 pub type Map<T> = BTreeMap<String, T>;
 
+/// A conversation item id in an inference call's `request_item_ids`. Every
+/// request lists its thread's whole conversation again, so a long session
+/// names each item hundreds of times: the lists share one copy of each id.
+pub type SharedItemId = std::sync::Arc<str>;
+
 /// Fields that only some releases write: `Some(value)` is written (a `null`
 /// too), `None` leaves the key out, as those releases' `state.json` does.
 mod versioned {
@@ -276,7 +281,7 @@ pub struct InferenceCall {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "versioned")]
     pub response_id: Option<Option<String>>,
     pub upstream_request_id: Option<String>,
-    pub request_item_ids: Vec<String>,
+    pub request_item_ids: Vec<SharedItemId>,
     pub response_item_ids: Vec<String>,
     pub tool_call_ids_started_by_response: Vec<String>,
     pub usage: Option<TokenUsage>,

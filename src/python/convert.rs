@@ -76,8 +76,8 @@ pub fn enum_name<T: Serialize>(value: &T) -> String {
 }
 
 /// A tuple of strings (ids), as every `*_ids` attribute returns them.
-pub fn str_tuple<'py>(py: Python<'py>, items: &[String]) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, items.iter().map(String::as_str))
+pub fn str_tuple<'py, S: AsRef<str>>(py: Python<'py>, items: &[S]) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, items.iter().map(S::as_ref))
 }
 
 /// A stable hash of a value (SipHash with fixed keys), so equal values hash

@@ -47,13 +47,13 @@ pub trait Entity: PyClass + Into<PyClassInitializer<Self>> + for<'py> IntoPyObje
     }
 
     /// The views of a list of guaranteed ids, in list order.
-    fn require_all<'py>(
+    fn require_all<'py, S: AsRef<str>>(
         py: Python<'py>,
         trace: &Arc<TraceData>,
-        ids: &[String],
+        ids: &[S],
         holder: &str,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let views = ids.iter().map(|id| Self::require(py, trace, id, holder)).collect::<PyResult<Vec<_>>>()?;
+        let views = ids.iter().map(|id| Self::require(py, trace, id.as_ref(), holder)).collect::<PyResult<Vec<_>>>()?;
         PyTuple::new(py, views)
     }
 

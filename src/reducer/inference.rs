@@ -8,7 +8,7 @@ use super::{EventContext, Reducer};
 use crate::compat::{Reended, UpstreamRequestId};
 use crate::error::{Error, Result};
 use crate::format::{ExecutionStatus, RawPayloadRef};
-use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
+use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, SharedItemId, TokenUsage};
 
 pub(crate) struct InferenceStart<'e> {
     pub inference_call_id: &'e str,
@@ -68,11 +68,11 @@ impl Reducer {
     }
 
     /// Request reduction (§7.2): the full input snapshot of the call.
-    fn reduce_request(&mut self, cx: EventContext<'_>, start: &InferenceStart<'_>) -> Result<Vec<String>> {
+    fn reduce_request(&mut self, cx: EventContext<'_>, start: &InferenceStart<'_>) -> Result<Vec<SharedItemId>> {
         let thread = start.thread_id;
         let turn = start.codex_turn_id;
         let request = self.read_request(start.request_payload, thread)?;
-        let (items, ids) = match request.previous_response_id.as_deref() {
+        let items = match request.previous_response_id.as_deref() {
             Some(previous_response_id) => {
                 // The first call in id order with that response id and thread.
                 let previous = self
@@ -88,9 +88,11 @@ impl Reducer {
                             start.inference_call_id
                         ))
                     })?;
-                let mut ids: Vec<String> =
-                    previous.request_item_ids.iter().chain(&previous.response_item_ids).cloned().collect();
-                let mut items: Vec<ItemRef> = ids.iter().map(|id| ItemRef::of(id)).collect();
+                let previous_ids = previous.request_item_ids.iter().map(|id| &**id);
+                let mut items: Vec<ItemRef> = previous_ids
+                    .chain(previous.response_item_ids.iter().map(String::as_str))
+                    .map(ItemRef::of)
+                    .collect();
                 let baseline = self.take_snapshot(thread);
                 let delta = self.reconcile(
                     &request.candidates,
@@ -102,29 +104,18 @@ impl Reducer {
                     turn,
                     cx.wall_time_unix_ms,
                 )?;
-                ids.extend(self.items.ids(&delta));
                 items.extend(delta);
-                (items, ids)
+                items
             }
             None => {
                 let baseline = match self.pending_replacements.remove(thread) {
                     Some(replacement) => replacement,
                     None => self.take_snapshot(thread),
                 };
-                let items = self.reconcile(
-                    &request.candidates,
-                    Mode::Full,
-                    0,
-                    &baseline,
-                    &[],
-                    thread,
-                    turn,
-                    cx.wall_time_unix_ms,
-                )?;
-                let ids = self.items.ids(&items);
-                (items, ids)
+                self.reconcile(&request.candidates, Mode::Full, 0, &baseline, &[], thread, turn, cx.wall_time_unix_ms)?
             }
         };
+        let ids = self.items.shared_ids(&items);
         self.list_in_thread(thread, &items);
         self.set_snapshot(thread, items);
         self.remember_request(thread, request);

@@ -11,7 +11,7 @@
 
 use super::tool::ToolRef;
 use super::HashMap;
-use crate::model::ConversationItem;
+use crate::model::{ConversationItem, SharedItemId};
 
 /// A conversation item of this replay: the `n` of its id
 /// `conversation_item:<n>`, minus one. Every item id in a replay is made by
@@ -44,6 +44,8 @@ pub(crate) struct CallGroup(u32);
 /// One item and what the reducer keeps about it.
 pub(crate) struct ItemState {
     pub item: ConversationItem,
+    /// `item.item_id`, for the request lists that name the item.
+    shared_id: SharedItemId,
     /// The item's call group, when it has a call id.
     pub call_group: Option<CallGroup>,
     /// Already in its thread's `conversation_item_ids` (02 §7.6).
@@ -129,6 +131,7 @@ impl Items {
             group
         });
         self.states.push(ItemState {
+            shared_id: item.item_id.as_str().into(),
             item,
             call_group,
             listed: false,
@@ -190,6 +193,11 @@ impl Items {
     /// The ids of `items`, for the trace.
     pub fn ids(&self, items: &[ItemRef]) -> Vec<String> {
         items.iter().map(|&item| self.id(item).clone()).collect()
+    }
+
+    /// `ids`, sharing each id with every other list that names the item.
+    pub fn shared_ids(&self, items: &[ItemRef]) -> Vec<SharedItemId> {
+        items.iter().map(|&item| self.get(item).shared_id.clone()).collect()
     }
 
     /// Starts a reconcile batch: no item is chosen in it yet.
