@@ -569,9 +569,8 @@ impl Reducer {
     /// Reads and parses a payload file (reducer §1.2), unless it was read
     /// ahead for this event.
     fn read_payload(&mut self, payload: &RawPayloadRef) -> Result<Value> {
-        let (value, size) = match self.ready.take_value(payload).transpose()? {
-            Some(read_ahead::ReadyBody::Parsed(parsed)) => parsed?,
-            Some(read_ahead::ReadyBody::Bytes(bytes)) => (self.bundle.parse_payload(payload, &bytes)?, bytes.len()),
+        let (value, size) = match self.ready.take_value(payload) {
+            Some(read) => read?,
             None => {
                 let bytes = self.bundle.read_payload_bytes(payload)?;
                 (self.bundle.parse_payload(payload, &bytes)?, bytes.len())

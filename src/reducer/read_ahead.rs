@@ -10,10 +10,11 @@
 //! have read itself, errors included, and only when its handler asks for the
 //! payload: a payload read ahead but never asked for changes nothing.
 //!
-//! The reader parses payloads only while it is ahead of the reducer (by
-//! `AHEAD_BYTES`); otherwise it hands their bytes over and the reducer,
-//! which would only wait for it, parses them. So the work balances itself
-//! between the two threads.
+//! The reader reads payloads other than requests only while it is ahead
+//! of the reducer (by `AHEAD_BYTES`); otherwise it leaves them to the
+//! reducer, which would only wait for it, and reads them when asked. So
+//! the work balances itself between the two threads. (Requests it always
+//! reads: its half of the request memo must see each of them.)
 //!
 //! Memory stays bounded: the reader waits while the events read but not yet
 //! applied hold more than `MAX_HELD_BYTES` of payloads.
@@ -56,24 +57,17 @@ pub(crate) struct ReadyPayloads {
     request: Option<(String, Result<ReadRequest>)>,
 }
 
-/// A payload read ahead, or the error of reading it.
+/// A payload read ahead and parsed as one JSON value, with its size; or
+/// the error of reading or parsing it.
 struct ReadyValue {
     raw_payload_id: String,
     path: String,
-    body: Result<ReadyBody>,
-}
-
-/// A payload's content, parsed or not yet.
-pub(crate) enum ReadyBody {
-    /// Parsed as one JSON value (or the parse error), with its size.
-    Parsed(Result<(Value, usize)>),
-    /// Left for the reducer to parse.
-    Bytes(Vec<u8>),
+    body: Result<(Value, usize)>,
 }
 
 impl ReadyPayloads {
     /// The payload read ahead for `payload`, if any.
-    pub fn take_value(&mut self, payload: &RawPayloadRef) -> Option<Result<ReadyBody>> {
+    pub fn take_value(&mut self, payload: &RawPayloadRef) -> Option<Result<(Value, usize)>> {
         let index = self
             .values
             .iter()
@@ -101,10 +95,10 @@ impl PayloadReader {
         PayloadReader { bundle: bundle.clone(), requests: RequestReader::new(bundle, rules), buffer: Vec::new() }
     }
 
-    /// Reads the payloads that `event`'s handler always reads, and parses
-    /// them if `parse`. Payloads read only in some cases (a tool's result)
-    /// are left to the handler.
-    pub(super) fn prepare(&mut self, event: LocatedEvent, parse: bool) -> ReadyEvent {
+    /// Reads the payloads that `event`'s handler always reads: its request,
+    /// and the others if `read_values`. Payloads read only in some cases (a
+    /// tool's result) are left to the handler.
+    pub(super) fn prepare(&mut self, event: LocatedEvent, read_values: bool) -> ReadyEvent {
         let mut payloads = ReadyPayloads::default();
         let mut held = EVENT_BYTES;
         let value_payload = match &event.event.payload {
@@ -128,13 +122,9 @@ impl PayloadReader {
             | E::CompactionInstalled { checkpoint_payload: payload, .. } => Some(payload),
             _ => None,
         };
-        if let Some(payload) = value_payload.filter(|_| parse) {
-            let body = self.read_value(payload, parse);
-            held += match &body {
-                Ok(ReadyBody::Parsed(Ok((_, size)))) => *size,
-                Ok(ReadyBody::Bytes(bytes)) => bytes.len(),
-                _ => 0,
-            };
+        if let Some(payload) = value_payload.filter(|_| read_values) {
+            let body = self.read_value(payload);
+            held += body.as_ref().map_or(0, |(_, size)| *size);
             payloads.values.push(ReadyValue {
                 raw_payload_id: payload.raw_payload_id.clone(),
                 path: payload.path.clone(),
@@ -144,13 +134,9 @@ impl PayloadReader {
         ReadyEvent { event, payloads, held }
     }
 
-    fn read_value(&mut self, payload: &RawPayloadRef, parse: bool) -> Result<ReadyBody> {
-        if !parse {
-            return Ok(ReadyBody::Bytes(self.bundle.read_payload_bytes(payload)?));
-        }
+    fn read_value(&mut self, payload: &RawPayloadRef) -> Result<(Value, usize)> {
         self.bundle.read_payload_into(payload, &mut self.buffer)?;
-        let value = self.bundle.parse_payload(payload, &self.buffer);
-        Ok(ReadyBody::Parsed(value.map(|value| (value, self.buffer.len()))))
+        Ok((self.bundle.parse_payload(payload, &self.buffer)?, self.buffer.len()))
     }
 }
 
