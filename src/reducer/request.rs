@@ -1077,6 +1077,52 @@ mod tests {
         }
     }
 
+    /// Random byte substitutions in the fields after `input` of later
+    /// requests (the tail keeps its length, so the fast path parses it from
+    /// the first member that changed), and members moved: both paths read
+    /// the same, and so do the requests after, whose memo lists the tail's
+    /// members it inherited.
+    #[test]
+    fn mutated_tails_read_the_same_on_both_paths() {
+        let scratch = Scratch::new("tail-mutations");
+        let base = conversation(false);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        const JSON_BYTES: &[u8] = b"{}[],:\"\\ 0-eu";
+        for round in 0..300 {
+            let mut calls: Vec<Call> = base
+                .iter()
+                .map(|c| Call { thread: c.thread, request: c.request.clone(), response: c.response.clone() })
+                .collect();
+            let k = 2 + (next() as usize) % (calls.len() - 2);
+            let text = String::from_utf8(calls[k].request.clone()).unwrap();
+            let tail = text.find(r#"],"tools""#).unwrap() + 1;
+            calls[k].request = if round % 10 == 0 {
+                // The same members in another order: the same length.
+                let (before, members) = text.split_at(tail);
+                let members = members.strip_prefix(',').unwrap().strip_suffix('}').unwrap();
+                let (tools, stream) = members.split_at(members.find(r#","stream""#).unwrap());
+                format!("{before},{},{tools}}}", &stream[1..]).into_bytes()
+            } else {
+                let mut bytes = text.into_bytes();
+                for _ in 0..1 + next() % 3 {
+                    let at = tail + (next() as usize) % (bytes.len() - tail);
+                    bytes[at] = JSON_BYTES[(next() as usize) % JSON_BYTES.len()];
+                }
+                bytes
+            };
+            let _ = std::fs::remove_dir_all(scratch.0.join("payloads"));
+            std::fs::create_dir_all(scratch.0.join("payloads")).unwrap();
+            write_bundle(&scratch.0, &calls);
+            assert_paths_agree(&scratch.0, &format!("a mutation of request {k}'s tail"));
+        }
+    }
+
     /// Random byte edits of later requests: whatever they break, both paths
     /// read the same.
     #[test]
