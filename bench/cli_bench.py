@@ -11,12 +11,14 @@
   process against the parse floor (``examples/parse_floor.rs``: read and
   parse every file once, timed inside the process), on the 200 MB
   synthetic bundle and on any bundle given with ``--bundle`` (a long
-  recorded real session), with and without ``--no-sync``.
+  recorded real session), with and without ``--no-sync``; the three take
+  turns run after run.
 
 Wall times are of child processes started with ``posix_spawn`` and reaped
 with ``wait4`` (which also gives their CPU time), over ``--repeat`` runs:
 start-up as median [fastest], large bundles as fastest [median] (the floor
-is the fastest of its runs too, as in ``reduce_bench.py``).
+is the fastest of its runs too, as in ``reduce_bench.py``), with the ratio
+of the fastest runs and of the medians.
 
 Usage: python bench/cli_bench.py [--cli PATH] [--codex PATH] [--small 1000]
        [--bundle DIR ...] [--repeat 11] [--skip-small] [--skip-large]
@@ -145,30 +147,52 @@ def many(cli: str, codex: str | None, count: int) -> None:
     print()
 
 
-def floor_time(binary: Path, bundle: Path, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        out = subprocess.run([str(binary), str(bundle)], capture_output=True, text=True, check=True).stdout
-        times.append(float(out.split()[1]))
-    return min(times)
+def floor_run(binary: Path, bundle: Path) -> float:
+    """One parse-floor run: its time, measured inside the process."""
+    out = subprocess.run([str(binary), str(bundle)], capture_output=True, text=True, check=True).stdout
+    return float(out.split()[1])
+
+
+def label(bundle: Path) -> str:
+    """A bundle's name, with the directories above it when it is only
+    `bundle` (recordings are `<release>/<scenario>/bundle`)."""
+    return "/".join(bundle.parts[-3:-1]) if bundle.name == "bundle" else bundle.name
 
 
 def large(cli: str, bundles: list[Path], repeat: int) -> None:
+    """The floor and the CLI (synced, then not) take turns, run after run,
+    so that a change in the machine's load falls on all three alike."""
     floor_binary = parse_floor_binary()
-    print("## whole CLI against the parse floor (s: fastest of the runs, as in reduce_bench; median in brackets)")
-    print("| bundle | MB | floor s | CLI s | x floor | CLI CPU s | --no-sync s | x floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("## whole CLI against the parse floor (s: fastest of the runs, median in brackets; runs interleaved)")
+    print("| bundle | MB | floor s | CLI s | x floor | x floor, medians | CLI CPU s | --no-sync s | x floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "state.json")
         for bundle in bundles:
             size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file() and f.name != "state.json") / 1e6
-            floor = floor_time(floor_binary, bundle, repeat)
-            synced = timed([cli, "reduce", "-q", "-o", out, str(bundle)], repeat)
-            unsynced = timed([cli, "reduce", "-q", "--no-sync", "-o", out, str(bundle)], repeat)
+            synced_command = [cli, "reduce", "-q", "-o", out, str(bundle)]
+            unsynced_command = [cli, "reduce", "-q", "--no-sync", "-o", out, str(bundle)]
+            for _ in range(2):  # warm-up: page cache, allocator, CPU frequency
+                floor_run(floor_binary, bundle)
+                spawn(synced_command)
+                spawn(unsynced_command)
+            floors, synced, unsynced = [], [], []
+            for _ in range(repeat):
+                floors.append(floor_run(floor_binary, bundle))
+                for runs, command in ((synced, synced_command), (unsynced, unsynced_command)):
+                    wall, cpu, code = spawn(command)
+                    if code != 0:
+                        raise SystemExit(f"{' '.join(command)} exited with {code}")
+                    runs.append((wall, cpu))
+            floor, floor_median = min(floors), statistics.median(floors)
+            fastest, median = min(w for w, _ in synced), statistics.median(w for w, _ in synced)
+            cpu = statistics.median(c for _, c in synced)
+            unsynced_fastest = min(w for w, _ in unsynced)
+            unsynced_median = statistics.median(w for w, _ in unsynced)
             print(
-                f"| {bundle.name} | {size:.1f} | {floor:.3f} | {synced[1]:.3f} [{synced[0]:.3f}] | "
-                f"**{synced[1] / floor:.2f}** | {synced[2]:.3f} | {unsynced[1]:.3f} [{unsynced[0]:.3f}] | "
-                f"{unsynced[1] / floor:.2f} |"
+                f"| {label(bundle)} | {size:.1f} | {floor:.3f} [{floor_median:.3f}] | {fastest:.3f} [{median:.3f}] | "
+                f"**{fastest / floor:.2f}** | {median / floor_median:.2f} | {cpu:.3f} | "
+                f"{unsynced_fastest:.3f} [{unsynced_median:.3f}] | {unsynced_fastest / floor:.2f} |"
             )
     print()
 
