@@ -4,7 +4,8 @@ of Python's ``reduce_many`` over the ``rollout-trace reduce`` CLI.
 Generates 200 small realistic bundles (seeded, cached under bench/out/batch),
 then times, in one run:
 
-* ``reduce_many(paths, workers=1)`` and ``workers=2``;
+* ``reduce_many(paths, workers=1)`` and ``workers=2``, and one thread
+  doing all the work (``replay_bundle(path, read_ahead=False)`` in turn);
 * ``rollout-trace reduce -r DIR -o OUT -j 2`` (a child process, writing files);
 * ``reduce_many(paths, workers=2)`` followed by ``trace.save`` for each, the
   same work as the CLI, to compare like with like.
@@ -62,11 +63,20 @@ def main() -> None:
         results = rollout_trace.reduce_many(paths, workers=workers)
         assert all(isinstance(r, rollout_trace.RolloutTrace) for r in results)
 
+    def one_thread() -> None:
+        for path in paths:
+            rollout_trace.replay_bundle(path, read_ahead=False)
+
     one = best_of(args.repeat, lambda: many(1))
     two = best_of(args.repeat, lambda: many(2))
+    alone = best_of(args.repeat, one_thread)
     print(f"reduce_many workers=1: {one:.3f} s ({total_mb / one:.0f} MB/s)")
     print(f"reduce_many workers=2: {two:.3f} s ({total_mb / two:.0f} MB/s)")
     print(f"speed-up 2 workers over 1: {one / two:.2f}x")
+    # One worker reads ahead on the second core, so the speed-up above is
+    # not that of cores; against one thread doing all the work it is.
+    print(f"one thread (replay_bundle(read_ahead=False) each): {alone:.3f} s ({total_mb / alone:.0f} MB/s)")
+    print(f"speed-up 2 workers over one thread: {alone / two:.2f}x")
 
     out = Path(tempfile.mkdtemp(prefix="rollout-trace-batch-"))
     cli = shutil.which("rollout-trace") or sys.exit("rollout-trace is not installed (pip install .)")
