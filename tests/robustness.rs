@@ -128,6 +128,34 @@ fn payload_paths_outside_the_bundle_are_refused_before_opening() {
     std::fs::remove_file(&secret).unwrap();
 }
 
+/// Payloads open by name through the `payloads` directory; a symlink,
+/// whether the directory or the file, still gets the full check: refused
+/// when it leads out of the bundle, followed when it stays inside.
+#[cfg(unix)]
+#[test]
+fn symlinked_payloads_are_checked_however_they_are_opened() {
+    use std::os::unix::fs::symlink;
+    let bundle = TempBundle::new("symlinked-dir");
+    let outside = std::env::temp_dir().join(format!("rollout-trace-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::rename(bundle.root.join("payloads"), &outside).unwrap();
+    symlink(&outside, bundle.root.join("payloads")).unwrap();
+    let error = strict_error(&bundle.root);
+    assert_eq!(error.kind, ErrorKind::UnsafePath, "{error}");
+    std::fs::remove_file(bundle.root.join("payloads")).unwrap();
+    std::fs::rename(&outside, bundle.root.join("payloads")).unwrap();
+
+    // A symlink to another payload of the bundle is read.
+    std::fs::rename(bundle.root.join("payloads/1.json"), bundle.root.join("payloads/real.json")).unwrap();
+    symlink("real.json", bundle.root.join("payloads/1.json")).unwrap();
+    assert_eq!(replay_bundle(&bundle.root).unwrap().conversation_items.len(), 2);
+    // A missing payload names its id and path, as before.
+    std::fs::remove_file(bundle.root.join("payloads/2.json")).unwrap();
+    let error = strict_error(&bundle.root);
+    assert_eq!(error.kind, ErrorKind::Payload, "{error}");
+    assert!(error.to_string().contains("open payload raw_payload:2 (payloads/2.json): No such file"), "{error}");
+}
+
 #[test]
 fn manifest_layout_paths_must_stay_inside() {
     let bundle = TempBundle::new("manifest-escape");
