@@ -811,6 +811,7 @@ mod tests {
     }
 
     /// One inference call: its thread, request and response payload texts.
+    #[derive(Clone)]
     struct Call {
         thread: &'static str,
         request: Vec<u8>,
@@ -1077,6 +1078,16 @@ mod tests {
         }
     }
 
+    /// A seeded xorshift generator: the same mutations in every run.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// Random byte substitutions in the fields after `input` of later
     /// requests (the tail keeps its length, so the fast path parses it from
     /// the first member that changed), and members moved: both paths read
@@ -1086,19 +1097,10 @@ mod tests {
     fn mutated_tails_read_the_same_on_both_paths() {
         let scratch = Scratch::new("tail-mutations");
         let base = conversation(false);
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         const JSON_BYTES: &[u8] = b"{}[],:\"\\ 0-eu";
         for round in 0..300 {
-            let mut calls: Vec<Call> = base
-                .iter()
-                .map(|c| Call { thread: c.thread, request: c.request.clone(), response: c.response.clone() })
-                .collect();
+            let mut calls = base.clone();
             let k = 2 + (next() as usize) % (calls.len() - 2);
             let text = String::from_utf8(calls[k].request.clone()).unwrap();
             let tail = text.find(r#"],"tools""#).unwrap() + 1;
@@ -1129,18 +1131,9 @@ mod tests {
     fn mutated_requests_read_the_same_on_both_paths() {
         let scratch = Scratch::new("mutations");
         let base = conversation(false);
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         for _ in 0..300 {
-            let mut calls: Vec<Call> = base
-                .iter()
-                .map(|c| Call { thread: c.thread, request: c.request.clone(), response: c.response.clone() })
-                .collect();
+            let mut calls = base.clone();
             let k = 2 + (next() as usize) % (calls.len() - 2);
             let bytes = &mut calls[k].request;
             for _ in 0..1 + next() % 3 {
