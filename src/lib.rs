@@ -17,9 +17,11 @@
 // A replay makes and frees millions of small strings and values on two
 // threads; mimalloc does that in about half the time of glibc's malloc,
 // which also returned memory with `madvise` calls that stalled both cores.
-// Built without transparent huge pages (first touches of 2 MB pages made
-// writing state.json slower) and with the TLS model a library loaded by
-// Python's `dlopen` needs.
+// mimalloc 2, the stable line: 3.x crashed in `mi_thread_init` on a
+// Python thread after many short-lived read-ahead threads. Built without
+// transparent huge pages (they raised peak RSS by half and first touches of
+// 2 MB pages slowed writing state.json) and with the TLS model a library
+// loaded by Python's `dlopen` needs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
