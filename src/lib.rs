@@ -17,11 +17,12 @@
 // A replay makes and frees millions of small strings and values on two
 // threads; mimalloc does that in about half the time of glibc's malloc,
 // which also returned memory with `madvise` calls that stalled both cores.
-// mimalloc 2, the stable line: 3.x crashed in `mi_thread_init` on a
-// Python thread after many short-lived read-ahead threads. Built without
-// transparent huge pages (they raised peak RSS by half and first touches of
-// 2 MB pages slowed writing state.json) and with the TLS model a library
-// loaded by Python's `dlopen` needs.
+// mimalloc 2, the stable line: with 3.x, an extension first loaded on a
+// thread that then exits crashed the next thread's first allocation
+// (`tests/test_native_threads.py`). Built without transparent huge pages
+// (they raised peak RSS by half, and first touches of 2 MB pages slowed
+// writing state.json) and with the TLS model that a library loaded by
+// Python's `dlopen` needs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
