@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -389,19 +390,54 @@ impl ReadFailure {
     }
 }
 
-/// The bundle's `payloads` directory, opened once, through which payload
-/// files are opened by name: one short lookup per file instead of the
-/// components of a full path, each checked for a symlink (`payload_path`).
-/// Only plain `payloads/<name>` paths go this way, and never through a
-/// symlink: neither the directory nor the file may be one (`O_NOFOLLOW`).
-/// Anything else returns `None`, for the full check. It is a cache, not part
-/// of the bundle's identity: clones start without it.
+/// The bundle's `payloads` directory, through which a replay opens payload
+/// files by name: one short lookup per file instead of the components of a
+/// full path, each checked for a symlink (`payload_path`). Only plain
+/// `payloads/<name>` paths go this way, and never through a symlink:
+/// neither the directory nor the file may be one (`O_NOFOLLOW`); anything
+/// else gets the full check.
+///
+/// The directory is open only while a replay holds it
+/// (`TraceBundle::hold_payload_dir`): traces kept for later keep their
+/// bundle, and thousands of them must not keep a descriptor each. It is not
+/// part of the bundle's identity: clones start without it.
 #[derive(Debug, Default)]
-struct PayloadDir(std::sync::OnceLock<File>);
+struct PayloadDir(Mutex<PayloadDirState>);
+
+#[derive(Debug, Default)]
+struct PayloadDirState {
+    holders: usize,
+    dir: Option<Arc<File>>,
+}
+
+/// While alive, the bundle's replays may open payloads through its
+/// `payloads` directory; the last hold dropped closes it.
+pub(crate) struct PayloadDirHold(Arc<TraceBundle>);
+
+impl TraceBundle {
+    pub(crate) fn hold_payload_dir(self: &Arc<Self>) -> PayloadDirHold {
+        self.payload_dir.state().holders += 1;
+        PayloadDirHold(self.clone())
+    }
+}
+
+impl Drop for PayloadDirHold {
+    fn drop(&mut self) {
+        let mut state = self.0.payload_dir.state();
+        state.holders -= 1;
+        if state.holders == 0 {
+            state.dir = None;
+        }
+    }
+}
 
 impl PayloadDir {
+    fn state(&self) -> std::sync::MutexGuard<'_, PayloadDirState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// `open_regular` of the payload at `path`, or `None` when the full
-    /// check must decide.
+    /// check must decide (or no replay holds the directory).
     #[cfg(unix)]
     fn open(&self, root: &Path, path: &str) -> Option<std::io::Result<(File, u64)>> {
         use std::ffi::CString;
@@ -411,12 +447,19 @@ impl PayloadDir {
             return None;
         }
         let name = CString::new(name).ok()?;
-        if self.0.get().is_none() {
-            // Not cached when it fails: a live bundle may create it later.
-            let dir = CString::new(root.join(PAYLOADS_DIR).into_os_string().into_encoded_bytes()).ok()?;
-            let _ = self.0.set(open_no_follow(libc::AT_FDCWD, &dir, libc::O_DIRECTORY).ok()?);
-        }
-        match open_no_follow(self.0.get()?.as_raw_fd(), &name, libc::O_NONBLOCK) {
+        let dir = {
+            let mut state = self.state();
+            if state.holders == 0 {
+                return None;
+            }
+            if state.dir.is_none() {
+                // Not kept when it fails: a live bundle may create it later.
+                let dir = CString::new(root.join(PAYLOADS_DIR).into_os_string().into_encoded_bytes()).ok()?;
+                state.dir = Some(Arc::new(open_no_follow(libc::AT_FDCWD, &dir, libc::O_DIRECTORY).ok()?));
+            }
+            state.dir.clone()?
+        };
+        match open_no_follow(dir.as_raw_fd(), &name, libc::O_NONBLOCK) {
             Ok(file) => Some(regular_size(file)),
             // A symlink: the full check decides where it leads.
             Err(err) if err.raw_os_error() == Some(libc::ELOOP) => None,

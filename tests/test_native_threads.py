@@ -72,3 +72,34 @@ def test_threads_do_not_crash_the_interpreter(case):
     script = f"BUNDLE = {str(EXAMPLE)!r}\n" + textwrap.dedent(CASES[case]) + "\nprint('ok')\n"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_kept_traces_keep_no_directory_open(tmp_path):
+    """A replay opens its bundle's payloads directory for its own time only:
+    traces kept afterwards keep their bundle (payloads load lazily), and
+    thousands of them must not hold a descriptor each."""
+    import shutil
+
+    import rollout_trace
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(EXAMPLE, bundle)
+    payloads = (bundle / "payloads").resolve()
+
+    def open_on_payloads() -> int:
+        return sum(1 for fd in Path("/proc/self/fd").iterdir() if _target(fd) == payloads)
+
+    traces = [rollout_trace.replay_bundle(bundle) for _ in range(50)]
+    traces += rollout_trace.reduce_many([bundle] * 50, workers=2)
+    assert open_on_payloads() == 0
+    assert traces[-1].raw_payloads  # still lazily loadable
+    first = next(iter(traces[-1].raw_payloads.values()))
+    assert first.load() is not None
+
+
+def _target(fd: Path) -> Path | None:
+    try:
+        return fd.resolve()
+    except OSError:
+        return None

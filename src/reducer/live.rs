@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::lenient::{Diagnostic, Skipped};
 use super::read_ahead::{PayloadReader, ReadyEvent};
 use super::{agents, Reducer, ReplayOptions};
-use crate::bundle::{LocatedEvent, TraceBundle};
+use crate::bundle::{LocatedEvent, PayloadDirHold, TraceBundle};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{RawTraceEvent, RawTraceEventPayload as E, EVENT_LOG_FILE};
 use crate::model::RolloutTrace;
@@ -73,6 +73,8 @@ impl FileIdentity {
 
 pub struct Follower {
     bundle: Arc<TraceBundle>,
+    /// A follower replays for as long as it lives.
+    _payload_dir: PayloadDirHold,
     options: ReplayOptions,
     reducer: Reducer,
     reader: PayloadReader,
@@ -104,6 +106,7 @@ impl Follower {
         reducer.items.note_changes();
         let reader = PayloadReader::new(&bundle, rules);
         Ok(Follower {
+            _payload_dir: bundle.hold_payload_dir(),
             bundle,
             options,
             reducer,

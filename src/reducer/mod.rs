@@ -243,6 +243,7 @@ impl From<Error> for Failure {
 }
 
 fn run(bundle: &Arc<TraceBundle>, options: &ReplayOptions, plan: &Plan<'_>) -> std::result::Result<Run, Failure> {
+    let _payload_dir = bundle.hold_payload_dir();
     let rules = options.profile.rules.with_repairs(options.repairs);
     let mut events = bundle.events()?.with_event_types(rules.event_types);
     if plan.keep_going {
