@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, NamedTuple
 
 from rollout_trace._native import (
     AgentThread,
@@ -195,31 +195,48 @@ def _inference_node(call: InferenceCall, tools: list[ToolCall], cells: list[Code
     return _node(head, children)
 
 
+class TurnWork(NamedTuple):
+    """A turn's code cells and tool calls by the inference call of the
+    turn that issued them; those no inference of the turn issued are loose.
+    Tool calls made by a code cell are left to their cell."""
+
+    inferences: list[InferenceCall]
+    tools_of: dict[str, list[ToolCall]]
+    cells_of: dict[str, list[CodeCell]]
+    loose_cells: list[CodeCell]
+    loose_tools: list[ToolCall]
+
+
+def turn_work(turn: CodexTurn) -> TurnWork:
+    inferences = list(turn.inference_calls)
+    work = TurnWork(inferences, {call.inference_call_id: [] for call in inferences},
+                    {call.inference_call_id: [] for call in inferences}, [], [])
+    for cell in turn.code_cells:
+        issuer = cell.inference_call
+        if issuer is not None and issuer.inference_call_id in work.cells_of:
+            work.cells_of[issuer.inference_call_id].append(cell)
+        else:
+            work.loose_cells.append(cell)
+    for tool in turn.tool_calls:
+        if tool.code_cell is not None:
+            continue
+        issuer = tool.inference_call
+        if issuer is not None and issuer.inference_call_id in work.tools_of:
+            work.tools_of[issuer.inference_call_id].append(tool)
+        else:
+            work.loose_tools.append(tool)
+    return work
+
+
 def _turn_node(turn: CodexTurn) -> list[str]:
     """A turn: its inference calls, each with the code cells and tool
     calls it issued; calls no inference of the turn issued come last."""
-    inferences = list(turn.inference_calls)
-    tools_of: dict[str, list[ToolCall]] = {call.inference_call_id: [] for call in inferences}
-    cells_of: dict[str, list[CodeCell]] = {call.inference_call_id: [] for call in inferences}
-    loose: list[list[str]] = []
-    for cell in turn.code_cells:
-        issuer = cell.inference_call
-        if issuer is not None and issuer.inference_call_id in cells_of:
-            cells_of[issuer.inference_call_id].append(cell)
-        else:
-            loose.append(_cell_node(cell))
-    for tool in turn.tool_calls:
-        if tool.code_cell is not None:
-            continue  # drawn under its cell
-        issuer = tool.inference_call
-        if issuer is not None and issuer.inference_call_id in tools_of:
-            tools_of[issuer.inference_call_id].append(tool)
-        else:
-            loose.append(_tool_node(tool))
+    work = turn_work(turn)
     children = [
-        _inference_node(call, tools_of[call.inference_call_id], cells_of[call.inference_call_id])
-        for call in inferences
+        _inference_node(call, work.tools_of[call.inference_call_id], work.cells_of[call.inference_call_id])
+        for call in work.inferences
     ]
+    loose = [_cell_node(cell) for cell in work.loose_cells] + [_tool_node(tool) for tool in work.loose_tools]
     return _node(f"turn {turn.codex_turn_id} {_status(turn.execution)}", children + loose)
 
 

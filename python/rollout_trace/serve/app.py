@@ -38,6 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import rollout_trace
+from rollout_trace.analysis import turn_work
 from rollout_trace import _native
 from rollout_trace._native import TraceError
 from rollout_trace.analysis import body_text, tool_call_label, tool_call_name
@@ -650,26 +651,10 @@ def timeline(trace: Any, thread: Any) -> dict[str, Any]:
     turns = []
     previews = turn_previews(thread)
     for turn in thread.turns:
-        inferences = list(turn.inference_calls)
-        tools_of: dict[str, list[Any]] = {call.inference_call_id: [] for call in inferences}
-        cells_of: dict[str, list[Any]] = {call.inference_call_id: [] for call in inferences}
-        loose: list[dict[str, Any]] = []
-        for cell in turn.code_cells:
-            issuer = cell.inference_call
-            if issuer is not None and issuer.inference_call_id in cells_of:
-                cells_of[issuer.inference_call_id].append(cell)
-            else:
-                loose.append(cell_row(cell))
-        for tool in turn.tool_calls:
-            if tool.code_cell is not None:
-                continue
-            issuer = tool.inference_call
-            if issuer is not None and issuer.inference_call_id in tools_of:
-                tools_of[issuer.inference_call_id].append(tool)
-            else:
-                loose.append(tool_row(tool))
-        entries = [inference_row(call, tools_of[call.inference_call_id], cells_of[call.inference_call_id])
-                   for call in inferences]
+        work = turn_work(turn)
+        loose = [cell_row(cell) for cell in work.loose_cells] + [tool_row(tool) for tool in work.loose_tools]
+        entries = [inference_row(call, work.tools_of[call.inference_call_id], work.cells_of[call.inference_call_id])
+                   for call in work.inferences]
         for compaction in compactions.get(turn.codex_turn_id, []):
             requests = compaction.requests
             status = requests[-1].execution.status if requests else "completed"
