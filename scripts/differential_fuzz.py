@@ -16,6 +16,9 @@ Build an old one with: git worktree add ../old REV && (cd ../old &&
 import json, os, random, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.codex.fuzz import json_lists as lists, json_strings as strings, set_at  # noqa: E402
+
 OLD, NEW = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 SHARED = Path(os.environ.get("ROLLOUT_TRACE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -30,30 +33,6 @@ def run(binary, bundle, out, extra=()):
     r = subprocess.run([binary, *extra, str(bundle), str(out)], capture_output=True, text=True)
     err = [l for l in r.stderr.splitlines() if l.startswith("error")]
     return r.returncode, err, out.read_bytes() if out.exists() else None
-
-def strings(value, path=()):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from strings(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from strings(v, path + (i,))
-    elif isinstance(value, str):
-        yield path, value
-
-def set_at(value, path, new):
-    for key in path[:-1]:
-        value = value[key]
-    value[path[-1]] = new
-
-def lists(value, path=()):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from lists(v, path + (k,))
-    elif isinstance(value, list):
-        yield path, value
-        for i, v in enumerate(value):
-            yield from lists(v, path + (i,))
 
 def mutate(root: Path):
     log = root / "trace.jsonl"

@@ -61,28 +61,31 @@ def prefixes(bundle: Path) -> list[Case]:
     return out
 
 
-def _strings(value, path=()):
+def json_strings(value, path=()):
+    """Every string in a JSON value, with its path of keys and indexes."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _strings(v, path + (k,))
+            yield from json_strings(v, path + (k,))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _strings(v, path + (i,))
+            yield from json_strings(v, path + (i,))
     elif isinstance(value, str):
         yield path, value
 
 
-def _lists(value, path=()):
+def json_lists(value, path=()):
+    """Every array in a JSON value, with its path, outer ones first."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _lists(v, path + (k,))
+            yield from json_lists(v, path + (k,))
     elif isinstance(value, list):
         yield path, value
         for i, v in enumerate(value):
-            yield from _lists(v, path + (i,))
+            yield from json_lists(v, path + (i,))
 
 
-def _set_at(value, path, new):
+def set_at(value, path, new):
+    """Replaces what `path` leads to in a JSON value."""
     for key in path[:-1]:
         value = value[key]
     value[path[-1]] = new
@@ -108,17 +111,17 @@ def mutate(bundle: Path, rng: random.Random) -> Case:
         # a string of an event replaced by another string of the same key elsewhere
         i = rng.randrange(n)
         event = json.loads(lines[i])
-        found = [(p, v) for p, v in _strings(event) if p and p[0] == "payload"]
+        found = [(p, v) for p, v in json_strings(event) if p and p[0] == "payload"]
         pool: dict = {}
         for line in lines:
-            for p, v in _strings(json.loads(line)):
+            for p, v in json_strings(json.loads(line)):
                 pool.setdefault(p[-1], set()).add(v)
         if found:
             path, old = rng.choice(found)
             others = sorted(pool.get(path[-1], set()) - {old})
             if others:
                 new_v = rng.choice(others)
-                _set_at(event, path, new_v)
+                set_at(event, path, new_v)
                 new = list(lines)
                 new[i] = json.dumps(event, separators=(",", ":")) + "\n"
                 return Case(bundle, f"line {i + 1}: {'/'.join(map(str, path))} {old!r} -> {new_v!r}", new, {})
@@ -128,7 +131,7 @@ def mutate(bundle: Path, rng: random.Random) -> Case:
             body = json.loads(p.read_text())
         except ValueError:
             body = None
-        arrays = [(path, a) for path, a in _lists(body) if a] if body is not None else []
+        arrays = [(path, a) for path, a in json_lists(body) if a] if body is not None else []
         if arrays:
             path, arr = rng.choice(arrays)
             j = rng.randrange(len(arr))
